@@ -1,0 +1,1 @@
+"""hetero_train: exact, load-balanced data-parallel training across GPU and CPU machines."""
