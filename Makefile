@@ -50,3 +50,36 @@ wheelhouse: build/wheelhouse/.stamp
 
 image: wheelhouse
 	docker build --build-arg BASE_IMAGE=$(BASE_CPU) --build-arg TORCH_SPEC=$(TRAINER_TORCH) -t $(IMAGE_CPU) .
+
+# --- The lab: N "laptops" on this machine (network + mount namespaces, own sshd and dockerd); see tests/lab ---
+N ?= 3
+LAB_CPUS ?= 1.0,0.6,0.4
+.PHONY: lab-up lab-down lab-status base-image
+lab-up:
+	$(PYTHON) -m tests.lab up -n $(N) --cpus $(LAB_CPUS)
+
+lab-down:
+	$(PYTHON) -m tests.lab down
+
+lab-status:
+	$(PYTHON) -m tests.lab status
+
+# debootstrap + docker import; rebuilt only when its recipe (tests/lab/base_image.py) changes.
+base-image:
+	$(PYTHON) -m tests.lab base-image
+
+# --- make demo: this machine as a 2-rank cluster (inventory/local.yml), from nothing to a trained model ---
+# Each run trains a fresh experiment (a name with the time in it), so a second `make demo` trains again
+# instead of resuming the finished one. Override: make demo DEMO_EXPERIMENT=mine
+DEMO_INVENTORY ?= inventory/local.yml
+ifndef DEMO_EXPERIMENT
+DEMO_EXPERIMENT := demo-$(shell date -u +%Y%m%d-%H%M%S)
+endif
+DEMO_DATA_ROOT ?= /var/lib/hetero-cluster/experiments
+.PHONY: demo
+demo: venv base-image
+	@start=$$(date +%s); \
+	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(BIN)/ansible-playbook -i $(DEMO_INVENTORY) site.yml \
+	    -e hetero_trainer_wait=true -e hetero_experiment_name=$(DEMO_EXPERIMENT) \
+	&& $(BIN)/python -m hetero_train.report $(DEMO_DATA_ROOT)/$(DEMO_EXPERIMENT) \
+	&& echo "make demo: trained $(DEMO_EXPERIMENT) in $$(( $$(date +%s) - start )) s (after venv and base image)"

@@ -1,0 +1,100 @@
+"""What a lab is made of: names, addresses, paths and CPU quotas, all derived from one LabConfig."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Three laptops of clearly different speed; more laptops repeat the last quota.
+DEFAULT_CPUS = (1.0, 0.6, 0.4)
+# Inside every laptop the cluster interface has the name a real laptop's wired interface often has.
+LAPTOP_IFNAME = "eth0"
+
+
+@dataclasses.dataclass(frozen=True)
+class Laptop:
+    name: str
+    address: str
+    cpus: float
+    index: int
+
+    @property
+    def host_veth(self) -> str:
+        # Interface names are limited to 15 characters.
+        return f"v-{self.name}"[:15]
+
+
+@dataclasses.dataclass(frozen=True)
+class LabConfig:
+    """One lab. The default is THE lab (`make lab-up`); tests build a second, tiny one with other names."""
+
+    n: int = 3
+    cpus: tuple[float, ...] = DEFAULT_CPUS
+    prefix: str = "lap"  # laptops are <prefix>1..<prefix>N, and so are their network namespaces
+    subnet: str = "10.77.0"  # a /24; the controller is .1, laptops .11.., the outsider .99
+    bridge: str = "hlab0"
+    outsider: str = "lab-out"
+    cgroup: str = "hetero-lab"  # cgroup v1 directory holding one cpu cgroup per laptop
+    state_dir: Path = REPO / "build" / "lab"
+
+    def __post_init__(self):
+        if not 1 <= self.n <= 80:
+            raise ValueError(f"number of laptops n={self.n} must be between 1 and 80")
+        if any(c <= 0 for c in self.cpus) or not self.cpus:
+            raise ValueError(f"cpus={self.cpus}: every CPU quota must be a positive number, e.g. 1.0,0.6,0.4")
+
+    @property
+    def controller(self) -> str:
+        return f"{self.subnet}.1"
+
+    @property
+    def outsider_address(self) -> str:
+        return f"{self.subnet}.99"
+
+    @property
+    def outsider_veth(self) -> str:
+        return f"v-{self.outsider}"[:15]
+
+    @property
+    def laptops(self) -> list[Laptop]:
+        return [
+            Laptop(f"{self.prefix}{i}", f"{self.subnet}.{10 + i}", self.cpus[min(i, len(self.cpus)) - 1], i)
+            for i in range(1, self.n + 1)
+        ]
+
+    def is_lab_netns(self, name: str) -> bool:
+        """True for every namespace this lab may have made, with any number of laptops (crash leftovers)."""
+        return name == self.outsider or re.fullmatch(rf"{re.escape(self.prefix)}\d+", name) is not None
+
+    # --- files under the state directory ---
+    @property
+    def key(self) -> Path:
+        return self.state_dir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state_dir / "known_hosts"
+
+    @property
+    def inventory(self) -> Path:
+        return self.state_dir / "inventory.yml"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "state.json"
+
+    def laptop_dir(self, laptop: Laptop) -> Path:
+        return self.state_dir / laptop.name
+
+
+def parse_cpus(text: str) -> tuple[float, ...]:
+    try:
+        cpus = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"--cpus {text!r}: give comma-separated CPU counts, e.g. 1.0,0.6,0.4") from None
+    if not cpus:
+        raise ValueError(f"--cpus {text!r}: give comma-separated CPU counts, e.g. 1.0,0.6,0.4")
+    return cpus

@@ -1,0 +1,39 @@
+"""Images from the controller's engine into a laptop's engine without a registry: docker save | load."""
+
+from __future__ import annotations
+
+import time
+
+from .config import Laptop
+from .shell import progress, run
+
+
+def image_id(docker_host: str | None, image: str) -> str | None:
+    host = ["-H", docker_host] if docker_host else []
+    result = run(["docker", *host, "image", "inspect", "-f", "{{.Id}}", image], check=False, timeout=60)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def load_image(lab, lap: Laptop, image: str) -> float:
+    """Load `image` into the laptop unless it already has the same image; returns the seconds it took."""
+    wanted = image_id(None, image)
+    if wanted is None:
+        raise RuntimeError(f"image {image} is not in the host Docker engine; build it first (make image)")
+    if image_id(lab.docker_host(lap), image) == wanted:
+        return 0.0
+    started = time.monotonic()
+    # Saved once per image (zstd keeps the cached tarball small); each laptop loads the same file.
+    tarball = lab.cfg.state_dir / "images" / f"{wanted.split(':')[-1][:16]}.tar.zst"
+    if not tarball.exists():
+        progress(f"saving {image} from the host engine")
+        tarball.parent.mkdir(parents=True, exist_ok=True)
+        partial = tarball.with_suffix(".partial")
+        pipeline = f"docker save {image} | zstd -q -T0 -3 -f -o {partial}"
+        run(["bash", "-o", "pipefail", "-c", pipeline], timeout=900)
+        partial.rename(tarball)
+    progress(f"{lap.name}: loading {image}")
+    run(
+        ["bash", "-o", "pipefail", "-c", f"zstd -dc {tarball} | docker -H {lab.docker_host(lap)} load"],
+        timeout=900,
+    )
+    return time.monotonic() - started

@@ -1,0 +1,139 @@
+"""One laptop: a holder process keeps its mount and UTS namespaces (inside its network namespace); sshd and
+dockerd run in them, so the default paths (/run/docker.sock, /var/lib/docker, /var/lib/hetero-cluster, /tmp)
+are real and separate per laptop."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from pathlib import Path
+
+from .config import LabConfig, Laptop
+from .shell import CommandError, run, wait_until
+from .system import start_dockerd_like_init_script
+
+# Host path -> directory of the laptop's own copy (under its state dir).
+PRIVATE_DIRS = {
+    "/run": "run",
+    "/var/lib/docker": "docker",
+    "/var/lib/hetero-cluster": "hetero-cluster",
+    "/tmp": "tmp",
+    "/etc/docker": "etc-docker",  # the laptop's daemon.json, kept by `service docker restart` too
+    "/var/log": "log",
+}
+PRIVATE_FILES = {"/etc/hosts": "hosts"}
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CFS_PERIOD_US = 100_000
+
+
+def nsenter(holder_pid: int) -> list[str]:
+    return ["nsenter", "-t", str(holder_pid), "-m", "-n", "-u"]
+
+
+def docker_socket(cfg: LabConfig, laptop: Laptop) -> Path:
+    # The laptop's /run is this directory, so its default socket is reachable from the controller too.
+    return cfg.laptop_dir(laptop) / "run" / "docker.sock"
+
+
+def mountpoints_needed() -> list[str]:
+    """Mount targets missing on this machine; the lab creates them (and lab-down removes them)."""
+    return [p for p in [*PRIVATE_DIRS, *PRIVATE_FILES] if not Path(p).exists()]
+
+
+def prepare_files(cfg: LabConfig, laptop: Laptop, hosts_lines: list[str]) -> None:
+    d = cfg.laptop_dir(laptop)
+    for sub in PRIVATE_DIRS.values():
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    (d / "tmp").chmod(0o1777)
+    (d / "hosts").write_text("127.0.0.1 localhost\n" + "\n".join(hosts_lines) + "\n")
+    daemon = {
+        "bridge": "none",  # containers use host networking; no docker0 or NAT inside a laptop
+        "iptables": False,
+        "ip-masq": False,
+        "ip-forward": False,
+        "cgroup-parent": f"/{cfg.cgroup}/{laptop.name}",  # the laptop's CPU quota applies to its containers
+    }
+    (d / "etc-docker" / "daemon.json").write_text(json.dumps(daemon, indent=2) + "\n")
+    (d / "sshd_config").write_text(
+        "\n".join(
+            [
+                f"ListenAddress {laptop.address}",
+                f"HostKey {d / 'ssh_host_ed25519_key'}",
+                "PidFile /run/sshd.pid",
+                "PermitRootLogin prohibit-password",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                f"AuthorizedKeysFile {cfg.state_dir / 'authorized_keys'}",
+                "Subsystem sftp /usr/lib/openssh/sftp-server",
+                "",
+            ]
+        )
+    )
+
+
+def create_cpu_cgroup(cfg: LabConfig, laptop: Laptop) -> None:
+    cg = CGROUP_ROOT / "cpu" / cfg.cgroup / laptop.name
+    cg.mkdir(parents=True, exist_ok=True)
+    (cg / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
+    (cg / "cpu.cfs_quota_us").write_text(str(int(laptop.cpus * CFS_PERIOD_US)))
+
+
+def start_holder(cfg: LabConfig, laptop: Laptop) -> int:
+    """Start the process owning the laptop's mount namespace; returns its pid once the mounts are in place."""
+    d = cfg.laptop_dir(laptop)
+    binds = [(d / sub, target) for target, sub in {**PRIVATE_DIRS, **PRIVATE_FILES}.items()]
+    script = "\n".join(
+        [
+            "set -e",
+            f"hostname {laptop.name}",
+            *(f"mount --bind {shlex.quote(str(src))} {target}" for src, target in binds),
+            "mkdir -p /run/sshd /run/lock",
+            "echo ready",
+            "exec sleep infinity >/dev/null",
+        ]
+    )
+    log = (d / "holder.log").open("w")
+    proc = subprocess.Popen(
+        [
+            *["nsenter", f"--net=/run/netns/{laptop.name}"],
+            *["unshare", "--mount", "--uts", "--propagation", "private"],
+            *["sh", "-c", script],
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,  # outlives `make lab-up`
+    )
+    line = proc.stdout.readline().strip()
+    proc.stdout.close()
+    if line != "ready":
+        log_text = (d / "holder.log").read_text().strip()
+        raise CommandError(f"{laptop.name}: namespace holder failed: {log_text}")
+    return proc.pid
+
+
+def start_sshd(holder_pid: int, cfg: LabConfig, laptop: Laptop) -> None:
+    run([*nsenter(holder_pid), "/usr/sbin/sshd", "-f", str(cfg.laptop_dir(laptop) / "sshd_config")])
+
+
+def start_dockerd(holder_pid: int, cfg: LabConfig, laptop: Laptop) -> None:
+    start_dockerd_like_init_script(nsenter(holder_pid))
+
+
+def wait_dockerd(cfg: LabConfig, laptop: Laptop, timeout: float = 60) -> None:
+    sock = docker_socket(cfg, laptop)
+    wait_until(
+        f"{laptop.name}'s Docker engine (log: {cfg.laptop_dir(laptop) / 'log' / 'docker.log'})",
+        lambda: docker_responds(sock),
+        timeout=timeout,
+    )
+
+
+def docker_responds(sock: Path) -> bool:
+    if not sock.exists():
+        return False
+    return run(["docker", "-H", f"unix://{sock}", "version"], check=False, timeout=20).returncode == 0
