@@ -35,20 +35,14 @@ class HostSpec:
 
 
 def _whole_number(host: str, field: str, value: object, minimum: int) -> int:
-    # bool is an int in Python; `hetero_ranks: yes` is a typo, not 1.
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        value_ok = False
-    else:
-        try:
-            number = int(value)
-            value_ok = str(number) == str(value).strip()
-        except ValueError:
-            value_ok = False
-    if not value_ok or number < minimum:
+    # bool is an int in Python, but `hetero_ranks: yes` is a typo, not 1; "2" comes from -e on the CLI.
+    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not text.lstrip("-").isdigit() or int(text) < minimum:
         raise RankPlanError(
-            f"host {host}: {field} must be a whole number >= {minimum} (got {value!r}); fix it in the inventory"
+            f"host {host}: {field} must be a whole number >= {minimum} (got {value!r}); "
+            "fix it in the inventory"
         )
-    return number
+    return int(text)
 
 
 def _is_loopback(address: str) -> bool:
@@ -157,7 +151,8 @@ def plan_ranks(hosts: list[HostSpec]) -> dict:
     """
     if not hosts:
         raise RankPlanError(
-            "inventory: no hosts under all.children.cluster.hosts; list your machines there (see inventory/hosts.yml)"
+            "inventory: no hosts under all.children.cluster.hosts; "
+            "list your machines there (see inventory/hosts.yml)"
         )
     names = [h.name for h in hosts]
     if len(set(names)) != len(names):
