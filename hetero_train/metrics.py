@@ -71,7 +71,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.every_s = every_s
-        self._last = 0.0
+        self._last: float | None = None  # the first update always prints
 
     def update(self, step: int, loss: float | None, samples_per_s: float, force: bool = False) -> None:
         now = time.monotonic()
@@ -86,7 +86,7 @@ class Progress:
             if step >= self.total:
                 self.stream.write("\n")
             self.stream.flush()
-        elif force or now - self._last >= self.every_s or step >= self.total:
+        elif force or self._last is None or now - self._last >= self.every_s or step >= self.total:
             pct = 100 * step / max(1, self.total)
             self.stream.write(
                 f"rank {self.rank}: step {step}/{self.total} ({pct:.0f}%) {loss_text}"

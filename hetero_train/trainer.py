@@ -97,9 +97,10 @@ def _memory_mb(device: torch.device) -> float:
 
 class Trainer:
     def __init__(self, cfg: Config, world: rendezvous.World, hw: hardware.Hardware, model, dataset,
-                 batch: int, shares: list[int], exp: Experiment):  # fmt: skip
+                 batch: int, shares: list[int], exp: Experiment, plan_source: str = "initial"):  # fmt: skip
         self.cfg, self.world, self.hw, self.exp = cfg, world, hw, exp
         self.rank = world.rank
+        self.plan_source = plan_source
         self.device = torch.device(hw.device)
         self.dataset = dataset
         self.global_batch = batch
@@ -141,7 +142,7 @@ class Trainer:
         resumed = self._resume()
         self.metrics.start_run(self._run_info(resumed))
         emit("plan", rank=self.rank, step=self.step, shares=self.shares, global_batch=self.global_batch,
-             reason="resume" if resumed is not None else "initial")  # fmt: skip
+             reason="resume" if resumed is not None else self.plan_source)  # fmt: skip
         while self.step < self.total_steps:
             record = self._train_step()
             self.step += 1
@@ -329,24 +330,22 @@ def write_profiles(exp: Experiment, world: rendezvous.World, batch: int, speeds:
     atomic_write_bytes(exp.configs / "gpu_profiles.json", json.dumps(doc, indent=1).encode())
 
 
+def announce(world: rendezvous.World, hw: hardware.Hardware) -> None:
+    """The one-line hardware summary for people, and the same as a structured event."""
+    print(
+        f"hetero-train: rank {world.rank}/{world.size} {hw.summary()}; backend {world.backend}",
+        file=sys.stderr,
+    )
+    emit("hardware", rank=world.rank, world_size=world.size, backend=world.backend, summary=hw.summary(),
+         **hw.record())  # fmt: skip
+
+
 def run(cfg: Config) -> int:
     hw = hardware.detect(cfg.dist.local_rank)
     hardware.apply(hw)
     dataset = data.open_dataset(cfg.dataset, cfg.data_dir, cfg.dataset_size, cfg.seed)
     world = rendezvous.join(cfg.dist, hw.record(), cfg.backend, cfg.rendezvous_timeout)
     try:
-        print(
-            f"hetero-train: rank {world.rank}/{world.size} {hw.summary()}; backend {world.backend}",
-            file=sys.stderr,
-        )
-        emit(
-            "hardware",
-            rank=world.rank,
-            world_size=world.size,
-            backend=world.backend,
-            summary=hw.summary(),
-            **hw.record(),
-        )
         batch, per_rank = plan.global_batch(cfg, world, len(dataset))
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
         model = build_model(cfg.model, dataset.num_classes)
@@ -355,12 +354,13 @@ def run(cfg: Config) -> int:
             own = plan.measure_speed(model, dataset[0][0].shape, dataset.num_classes, torch.device(hw.device))
             measured = world.all_gather(own)
         shares, source = plan.initial_shares(cfg, world, batch, per_rank, measured)
-        exp = Experiment(cfg, world.rank)
         world.barrier()  # every rank has passed every check: only now are files written
+        announce(world, hw)
+        exp = Experiment(cfg, world.rank)
         exp.create()
         if world.rank == 0:
             write_profiles(exp, world, batch, measured)
-        Trainer(cfg, world, hw, model, dataset, batch, shares, exp).train()
+        Trainer(cfg, world, hw, model, dataset, batch, shares, exp, source).train()
     finally:
         world.close()
     return 0

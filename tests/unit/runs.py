@@ -1,0 +1,81 @@
+"""Helpers to run the real trainer: `python -m hetero_train` processes, one per rank, on this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+# Small and quick on 2 shared cores: one torch thread per rank, a tiny synthetic dataset.
+TINY = [
+    "--global-batch-size",
+    "32",
+    "--dataset-size",
+    "2000",
+    "--log-every",
+    "1",
+    "--rendezvous-timeout",
+    "60",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RankResult:
+    rank: int
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def events(self) -> list[dict]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+    def of(self, kind: str) -> list[dict]:
+        return [e for e in self.events if e["event"] == kind]
+
+
+def run_ranks(world: int, args: list[str], cwd: Path, timeout: float = 120) -> list[RankResult]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+    env["WORLD_SIZE"] = str(world)
+    procs = []
+    for rank in range(world):
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "hetero_train", *args],
+                cwd=cwd,
+                env=dict(env, RANK=str(rank), LOCAL_RANK=str(rank)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    results = []
+    for rank, p in enumerate(procs):
+        out, err = p.communicate(timeout=timeout)
+        results.append(RankResult(rank, p.returncode, out, err))
+    for r in results:
+        assert r.returncode == 0, f"rank {r.rank} failed:\n{r.stderr[-3000:]}"
+    return results
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu")["model"]
+
+
+def relative_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    num = sum(float(((a[k].double() - b[k].double()) ** 2).sum()) for k in a)
+    den = sum(float((b[k].double() ** 2).sum()) for k in b)
+    return (num / den) ** 0.5
