@@ -12,6 +12,16 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CPUS = (1.0, 0.6, 0.4)
 # Inside every laptop the cluster interface has the name a real laptop's wired interface often has.
 LAPTOP_IFNAME = "eth0"
+# Host path -> the laptop's own copy (a directory under its state dir), bind-mounted in its mount namespace.
+PRIVATE_DIRS = {
+    "/run": "run",
+    "/var/lib/docker": "docker",
+    "/var/lib/hetero-cluster": "hetero-cluster",
+    "/tmp": "tmp",
+    "/etc/docker": "etc-docker",  # the laptop's daemon.json, kept by `service docker restart` too
+    "/var/log": "log",
+}
+PRIVATE_FILES = {"/etc/hosts": "hosts"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +53,10 @@ class LabConfig:
     def __post_init__(self):
         if not 1 <= self.n <= 80:
             raise ValueError(f"number of laptops n={self.n} must be between 1 and 80")
+        # Laptops reach their sshd config and keys through the shared filesystem: not under a private path.
+        hidden = [p for p in PRIVATE_DIRS if self.state_dir.resolve().is_relative_to(Path(p).resolve())]
+        if hidden:
+            raise ValueError(f"state_dir {self.state_dir} lies under {hidden[0]}, which each laptop replaces")
         if any(c <= 0 for c in self.cpus) or not self.cpus:
             raise ValueError(f"cpus={self.cpus}: every CPU quota must be a positive number, e.g. 1.0,0.6,0.4")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from .config import Laptop
@@ -22,12 +23,15 @@ def load_image(lab, lap: Laptop, image: str) -> float:
     if image_id(lab.docker_host(lap), image) == wanted:
         return 0.0
     started = time.monotonic()
-    # Saved once per image (zstd keeps the cached tarball small); each laptop loads the same file.
-    tarball = lab.cfg.state_dir / "images" / f"{wanted.split(':')[-1][:16]}.tar.zst"
+    # Saved once per image version (zstd keeps the cached tarball small); each laptop loads the same file.
+    stem = image.replace("/", "_").replace(":", "_")
+    tarball = lab.cfg.state_dir / "images" / f"{stem}@{wanted.split(':')[-1][:16]}.tar.zst"
     if not tarball.exists():
         progress(f"saving {image} from the host engine")
         tarball.parent.mkdir(parents=True, exist_ok=True)
-        partial = tarball.with_suffix(".partial")
+        for older in tarball.parent.glob(f"{stem}@*.tar.zst"):
+            older.unlink()
+        partial = tarball.with_name(f"{tarball.name}.{os.getpid()}.partial")
         pipeline = f"docker save {image} | zstd -q -T0 -3 -f -o {partial}"
         run(["bash", "-o", "pipefail", "-c", pipeline], timeout=900)
         partial.rename(tarball)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 
-from .config import LAPTOP_IFNAME, LabConfig, Laptop
+from .config import LAPTOP_IFNAME, REPO, LabConfig, Laptop
 
 
 def render(cfg: LabConfig, laptops: list[Laptop]) -> str:
@@ -24,6 +25,7 @@ def render(cfg: LabConfig, laptops: list[Laptop]) -> str:
             f"          ansible_host: {lap.address}",
             f"          hetero_lab_cpus: {lap.cpus}  # CPU quota of this laptop's containers",
             f"          hetero_lab_ifname: {LAPTOP_IFNAME}  # the laptop's interface on the lab subnet",
+            "          hetero_image_offline: true  # no registry in the lab: images arrive as tarballs",
         ]
     lines += [
         "      vars:",
@@ -38,4 +40,11 @@ def render(cfg: LabConfig, laptops: list[Laptop]) -> str:
 
 
 def write(cfg: LabConfig, laptops: list[Laptop]) -> None:
-    cfg.inventory.write_text(render(cfg, laptops))
+    tmp = cfg.inventory.with_name(cfg.inventory.name + ".tmp")
+    tmp.write_text(render(cfg, laptops))
+    tmp.replace(cfg.inventory)  # atomic: Ansible runs may be reading it right now
+    # Ansible reads group_vars/ only beside the inventory: the lab trains with the project's settings.
+    # Relative, so the link stays right wherever the checkout lives.
+    link = cfg.state_dir / "group_vars"
+    link.unlink(missing_ok=True)
+    link.symlink_to(os.path.relpath(REPO / "inventory" / "group_vars", cfg.state_dir))

@@ -122,6 +122,7 @@ def up(cfg: LabConfig) -> Lab:
         existing = Lab.load(cfg)
         if existing and not existing.problems() and _same_shape(existing, cfg):
             progress(f"lab already up and healthy ({len(existing.laptops)} laptops): {cfg.inventory}")
+            inventory.write(cfg, existing.laptops)  # the same lab; the inventory may have gained settings
             existing.reused = True
             return existing
         started = time.monotonic()

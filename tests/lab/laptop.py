@@ -9,20 +9,10 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from .config import LabConfig, Laptop
+from .config import PRIVATE_DIRS, PRIVATE_FILES, LabConfig, Laptop
 from .shell import CommandError, run, wait_until
 from .system import start_dockerd_like_init_script
 
-# Host path -> directory of the laptop's own copy (under its state dir).
-PRIVATE_DIRS = {
-    "/run": "run",
-    "/var/lib/docker": "docker",
-    "/var/lib/hetero-cluster": "hetero-cluster",
-    "/tmp": "tmp",
-    "/etc/docker": "etc-docker",  # the laptop's daemon.json, kept by `service docker restart` too
-    "/var/log": "log",
-}
-PRIVATE_FILES = {"/etc/hosts": "hosts"}
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CFS_PERIOD_US = 100_000
 
@@ -46,6 +36,7 @@ def prepare_files(cfg: LabConfig, laptop: Laptop, hosts_lines: list[str]) -> Non
     for sub in PRIVATE_DIRS.values():
         (d / sub).mkdir(parents=True, exist_ok=True)
     (d / "tmp").chmod(0o1777)
+    (d / "log" / "apt").mkdir(exist_ok=True)  # apt-get (say, from Ansible) logs there
     (d / "hosts").write_text("127.0.0.1 localhost\n" + "\n".join(hosts_lines) + "\n")
     daemon = {
         "bridge": "none",  # containers use host networking; no docker0 or NAT inside a laptop

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.lab import LabConfig, down, up
+from tests.lab.config import REPO
 from tests.lab.keys import keygen
 from tests.lab.laptop import CFS_PERIOD_US, CGROUP_ROOT
 from tests.lab.teardown import lab_pids, leftovers
@@ -59,6 +60,8 @@ def test_inventory_lists_the_laptops_but_not_the_outsider(lab):
     assert {name: h["ansible_host"] for name, h in hosts.items()} == {x.name: x.address for x in lab.laptops}
     assert lab.outsider[1] not in {h["ansible_host"] for h in hosts.values()}
     assert "StrictHostKeyChecking=yes" in inv["all"]["children"]["cluster"]["vars"]["ansible_ssh_common_args"]
+    # The lab trains with the project's settings: group_vars/ beside the inventory is the project's.
+    assert (lab.inventory.parent / "group_vars").resolve() == REPO / "inventory" / "group_vars"
 
 
 def test_each_laptop_has_its_own_docker_engine_and_paths(lab):
@@ -169,7 +172,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.docker
-def test_lab_up_cleans_crash_leftovers_and_lab_down_leaves_nothing(tmp_path, base_image):
+def test_lab_up_cleans_crash_leftovers_and_lab_down_leaves_nothing(base_image):
     # A second, one-laptop lab beside the main one: other names, another subnet, its own state directory.
     cfg = LabConfig(
         n=1,
@@ -179,7 +182,7 @@ def test_lab_up_cleans_crash_leftovers_and_lab_down_leaves_nothing(tmp_path, bas
         bridge="hlabt0",
         outsider="tl-out",
         cgroup="hetero-lab-test",
-        state_dir=tmp_path / "lab",
+        state_dir=REPO / "build" / "lab-test",
     )
     try:
         crashed = up(cfg)
