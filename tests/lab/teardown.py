@@ -56,14 +56,15 @@ def remove_cgroups(cfg: LabConfig, timeout: float = 10) -> None:
                     time.sleep(0.1)
 
 
-def lab_mounts(cfg: LabConfig) -> list[str]:
-    """Mounts in the root mount namespace that come from the lab's state directory (normally none)."""
+def lab_mounts(cfg: LabConfig, mountinfo: Path = Path("/proc/self/mountinfo")) -> list[str]:
+    """Mounts (of the root mount namespace by default) that come from the lab's state directory."""
     state = str(cfg.state_dir)
     targets = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        if fields[3].startswith(state) or fields[4].startswith(state):
-            targets.append(fields[4])
+    with contextlib.suppress(OSError):  # the process may be gone
+        for line in mountinfo.read_text().splitlines():
+            fields = line.split()
+            if fields[3].startswith(state) or fields[4].startswith(state):
+                targets.append(fields[4])
     return targets
 
 
@@ -102,6 +103,7 @@ def leftovers(cfg: LabConfig) -> list[str]:
     found += [f"bridge {cfg.bridge}"] if bridge_exists(cfg) else []
     found += ["iptables FORWARD rule"] if forward_rule_present(cfg) else []
     found += [f"cgroup {p}" for p in CGROUP_ROOT.glob(f"*/{cfg.cgroup}")]
-    found += [f"mount {m}" for m in lab_mounts(cfg)]
+    for info in Path("/proc").glob("[0-9]*/mountinfo"):
+        found += [f"mount {m} (seen by pid {info.parent.name})" for m in lab_mounts(cfg, info)]
     found += [f"directory {cfg.state_dir}"] if cfg.state_dir.exists() else []
     return found
