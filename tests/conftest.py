@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab import Lab, LabConfig, down, up
+from tests.lab import LabConfig, session
 from tests.lab.base_image import ensure_base_image, ensure_trainer_image
 from tests.lab.system import ensure_host_docker, ensure_packages
 
@@ -13,17 +13,8 @@ from tests.lab.system import ensure_host_docker, ensure_packages
 def lab():
     """The lab (3 laptops). A healthy lab that is already up is reused and left up; otherwise this session
     brings one up and always takes it down at the end, whatever the tests did."""
-    cfg = LabConfig()
-    existing = Lab.load(cfg)
-    if existing is not None and not existing.problems():
-        yield existing
-        return
-    made = up(cfg)
-    try:
-        yield made
-    finally:
-        if not made.reused:
-            down(cfg)
+    with session(LabConfig()) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

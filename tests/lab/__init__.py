@@ -2,6 +2,6 @@
 Docker engine) for end-to-end tests, benchmarks and demos. `python -m tests.lab --help`."""
 
 from .config import LabConfig, Laptop
-from .lab import Lab, down, status, up
+from .lab import Lab, down, session, status, up
 
-__all__ = ["Lab", "LabConfig", "Laptop", "down", "status", "up"]
+__all__ = ["Lab", "LabConfig", "Laptop", "down", "session", "status", "up"]

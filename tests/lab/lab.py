@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import socket
 import subprocess
 import time
@@ -19,11 +20,14 @@ from .teardown import CREATED_MOUNTPOINTS, teardown
 @contextlib.contextmanager
 def locked(cfg: LabConfig):
     """One lab-up/lab-down at a time per lab (several helpers and test sessions share the machine)."""
-    lock = cfg.state_dir.parent / f".{cfg.state_dir.name}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    # The lock is on the state dir's parent directory itself, so it leaves no file behind.
+    cfg.state_dir.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(cfg.state_dir.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)
 
 
 class Lab:
@@ -177,6 +181,22 @@ def _build(cfg: LabConfig) -> Lab:
     if problems := lab.problems():
         raise RuntimeError("lab came up unhealthy: " + "; ".join(problems))
     return lab
+
+
+@contextlib.contextmanager
+def session(cfg: LabConfig):
+    """A lab for a while: a healthy running lab is reused and left up; otherwise one is brought up and
+    taken down again on leaving, whatever happened inside."""
+    existing = Lab.load(cfg)
+    if existing is not None and not existing.problems():
+        yield existing
+        return
+    made = up(cfg)
+    try:
+        yield made
+    finally:
+        if not made.reused:
+            down(cfg)
 
 
 def down(cfg: LabConfig) -> None:

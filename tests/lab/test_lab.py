@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.lab import LabConfig, down, up
+from tests.lab import LabConfig, down, session, up
 from tests.lab.config import REPO
 from tests.lab.keys import keygen
 from tests.lab.laptop import CFS_PERIOD_US, CGROUP_ROOT
@@ -171,19 +171,22 @@ def _alive(pid: int) -> bool:
         return False
 
 
+# A second, one-laptop lab beside the main one: other names, another subnet, its own state directory.
+SMALL_LAB = LabConfig(
+    n=1,
+    cpus=(0.5,),
+    prefix="tl",
+    subnet="10.77.1",
+    bridge="hlabt0",
+    outsider="tl-out",
+    cgroup="hetero-lab-test",
+    state_dir=REPO / "build" / "lab-test",
+)
+
+
 @pytest.mark.docker
 def test_lab_up_cleans_crash_leftovers_and_lab_down_leaves_nothing(base_image):
-    # A second, one-laptop lab beside the main one: other names, another subnet, its own state directory.
-    cfg = LabConfig(
-        n=1,
-        cpus=(0.5,),
-        prefix="tl",
-        subnet="10.77.1",
-        bridge="hlabt0",
-        outsider="tl-out",
-        cgroup="hetero-lab-test",
-        state_dir=REPO / "build" / "lab-test",
-    )
+    cfg = SMALL_LAB
     try:
         crashed = up(cfg)
         cfg.state_file.unlink()  # a crash: everything still runs, but the lab's record of it is lost
@@ -201,3 +204,20 @@ def test_lab_up_cleans_crash_leftovers_and_lab_down_leaves_nothing(base_image):
         down(cfg)
     assert leftovers(cfg) == []
     assert [pid for pid in pids if _alive(pid)] == []
+
+
+def test_a_session_reuses_a_running_lab_and_takes_down_only_the_lab_it_made():
+    cfg = SMALL_LAB
+    try:
+        running = up(cfg)
+        with session(cfg) as lab:
+            assert lab.laptops == running.laptops
+        assert running.problems() == []  # someone else's lab stays up
+
+        down(cfg)
+        with pytest.raises(RuntimeError, match="a failing test"), session(cfg) as lab:
+            assert lab.problems() == []
+            raise RuntimeError("a failing test")
+        assert leftovers(cfg) == []
+    finally:
+        down(cfg)
