@@ -4,7 +4,6 @@ result back as data: per-host stats from the PLAY RECAP and per-task statuses fr
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ class Result:
     stats: dict  # {"changed": {host: n}, "failures": {...}, "ok": ..., "skipped": ..., "dark": ...}
     stdout: str
     tasks: list = field(default_factory=list)  # [(task name, host, status, changed)]
+    results: dict = field(default_factory=dict)  # {(task name, host): the module's result}
 
     def changed(self, host: str) -> int:
         return (self.stats.get("changed") or {}).get(host, 0)
@@ -39,6 +39,11 @@ class Result:
 
     def statuses(self, task_prefix: str, host: str) -> list[str]:
         return [status for name, h, status, _ in self.tasks if h == host and name.startswith(task_prefix)]
+
+    def result(self, task_prefix: str, host: str) -> dict:
+        return next(
+            res for (name, h), res in self.results.items() if h == host and name.startswith(task_prefix)
+        )
 
     def changed_tasks(self) -> list[tuple[str, str]]:
         return [(name, host) for name, host, _, changed in self.tasks if changed]
@@ -53,6 +58,8 @@ def run_playbook(
     env = {
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
+        # ansible-runner switches host-key checking off by default; users' runs keep it on, so do tests.
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     runner = ansible_runner.run(
@@ -63,20 +70,23 @@ def run_playbook(
         cmdline=" ".join(args) or None,
         extravars=extra_vars,
         envvars=env,
-        binary=shutil.which("ansible-playbook", path=str(BIN)),
         quiet=True,
         timeout=1200,
     )
-    tasks = []
+    tasks, results = [], {}
     for event in runner.events:
         status = STATUS.get(event.get("event"))
         data = event.get("event_data", {})
         if status and data.get("task"):
+            name = f"{data.get('role', '')} : {data['task']}".lstrip(" :")
+            results[(name, data.get("host"))] = data.get("res") or {}
             changed = bool((data.get("res") or {}).get("changed"))
             tasks.append(
                 (f"{data.get('role', '')} : {data['task']}".lstrip(" :"), data.get("host"), status, changed)
             )
-    return Result(rc=runner.rc, stats=runner.stats or {}, stdout=runner.stdout.read(), tasks=tasks)
+    return Result(
+        rc=runner.rc, stats=runner.stats or {}, stdout=runner.stdout.read(), tasks=tasks, results=results
+    )
 
 
 def inventory_copy(source: Path, dest_dir: Path, host_vars: dict[str, dict] | None = None) -> Path:
