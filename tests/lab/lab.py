@@ -98,6 +98,8 @@ class Lab:
         found = []
         if not network.bridge_exists(self.cfg):
             found.append(f"bridge {self.cfg.bridge} missing")
+        if not network.forward_rule_present(self.cfg):
+            found.append(f"iptables FORWARD rule for {self.cfg.bridge} missing: laptops cannot talk")
         if self.cfg.outsider not in network.lab_namespaces(self.cfg):
             found.append(f"namespace {self.cfg.outsider} missing")
         for lap in self.laptops:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
-from .config import PRIVATE_DIRS, PRIVATE_FILES, LabConfig, Laptop
+from .config import PRIVATE_DIRS, PRIVATE_FILES, SEEDED_DIRS, LabConfig, Laptop
 from .shell import CommandError, run, wait_until
 from .system import start_dockerd_like_init_script
 
@@ -31,10 +32,16 @@ def mountpoints_needed() -> list[str]:
     return [p for p in [*PRIVATE_DIRS, *PRIVATE_FILES] if not Path(p).exists()]
 
 
+def seeded_dirs() -> dict[str, str]:
+    return {target: sub for target, sub in SEEDED_DIRS.items() if Path(target).is_dir()}
+
+
 def prepare_files(cfg: LabConfig, laptop: Laptop, hosts_lines: list[str]) -> None:
     d = cfg.laptop_dir(laptop)
     for sub in PRIVATE_DIRS.values():
         (d / sub).mkdir(parents=True, exist_ok=True)
+    for target, sub in seeded_dirs().items():
+        shutil.copytree(target, d / sub, symlinks=True)
     (d / "tmp").chmod(0o1777)
     (d / "log" / "apt").mkdir(exist_ok=True)  # apt-get (say, from Ansible) logs there
     (d / "hosts").write_text("127.0.0.1 localhost\n" + "\n".join(hosts_lines) + "\n")
@@ -75,7 +82,7 @@ def create_cpu_cgroup(cfg: LabConfig, laptop: Laptop) -> None:
 def start_holder(cfg: LabConfig, laptop: Laptop) -> int:
     """Start the process owning the laptop's mount namespace; returns its pid once the mounts are in place."""
     d = cfg.laptop_dir(laptop)
-    binds = [(d / sub, target) for target, sub in {**PRIVATE_DIRS, **PRIVATE_FILES}.items()]
+    binds = [(d / sub, target) for target, sub in {**PRIVATE_DIRS, **seeded_dirs(), **PRIVATE_FILES}.items()]
     script = "\n".join(
         [
             "set -e",
@@ -86,19 +93,19 @@ def start_holder(cfg: LabConfig, laptop: Laptop) -> int:
             "exec sleep infinity >/dev/null",
         ]
     )
-    log = (d / "holder.log").open("w")
-    proc = subprocess.Popen(
-        [
-            *["nsenter", f"--net=/run/netns/{laptop.name}"],
-            *["unshare", "--mount", "--uts", "--propagation", "private"],
-            *["sh", "-c", script],
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        start_new_session=True,  # outlives `make lab-up`
-    )
+    with (d / "holder.log").open("w") as log:
+        proc = subprocess.Popen(
+            [
+                *["nsenter", f"--net=/run/netns/{laptop.name}"],
+                *["unshare", "--mount", "--uts", "--propagation", "private"],
+                *["sh", "-c", script],
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            start_new_session=True,  # outlives `make lab-up`
+        )
     line = proc.stdout.readline().strip()
     proc.stdout.close()
     if line != "ready":
