@@ -94,6 +94,7 @@ class Balancer:
     settings: BalanceSettings = field(default_factory=BalanceSettings)
     smoothed: list[float] | None = None
     windows_seen: int = 0
+    moved_last: bool = False  # the last window ran on new shares: its speeds are not comparable
 
     @property
     def total(self) -> int:
@@ -112,13 +113,16 @@ class Balancer:
         damping = self.settings.damping
         if self.smoothed is None:
             self.smoothed = speed
-        elif self.policy == "adaptive" and any(
-            abs(v / m - 1) > self.settings.change for v, m in zip(speed, self.smoothed, strict=True)
+        elif (
+            self.policy == "adaptive"
+            and not self.moved_last  # a speed change on unchanged shares means the machine changed
+            and any(abs(v / m - 1) > self.settings.change for v, m in zip(speed, self.smoothed, strict=True))
         ):
             self.smoothed, damping = speed, 1.0  # the machine changed: forget the old average, move now
         else:
             a = self.settings.ema
             self.smoothed = [a * v + (1 - a) * m for v, m in zip(speed, self.smoothed, strict=True)]
+        self.moved_last = False
         total = self.total
         caps = caps if self.policy == "adaptive" and caps else [None] * len(self.shares)
         target = apply_caps(self.smoothed, total, caps)
@@ -135,6 +139,7 @@ class Balancer:
         if new == self.shares:
             return None
         self.shares = new
+        self.moved_last = True
         return new
 
     def state_dict(self) -> dict:
@@ -149,3 +154,4 @@ class Balancer:
         self.shares = list(state["shares"])
         self.smoothed = state.get("smoothed")
         self.windows_seen = state.get("windows", 0)
+        self.moved_last = state.get("moved_last", False)

@@ -1,0 +1,222 @@
+"""Benchmark: exact load balancing between a fast and a slow rank of really different speed.
+
+Two ranks run on this machine, each in its own cgroup CPU quota (1.5 and 0.5 CPUs; cgroup v1
+cpu.cfs_quota_us, or cpu.max on cgroup v2) - a real speed difference, no sleeps anywhere. Measured side
+by side in one run:
+
+  * each rank's standalone samples/s (one process, whole global batch);
+  * plain DDP: equal shares, no balancing;
+  * each balancing policy: static, dynamic, adaptive.
+
+eta = balanced samples/s / (sum of the standalone samples/s): 1.0 means the slow rank adds all it has.
+Prints a table and writes bench/results/hetero_balance.json. Needs root (it creates cgroups).
+
+    .venv/bin/python bench/hetero_balance.py [--global-batch-size 512] [--steps 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "hetero_balance.json"
+QUOTAS = {"fast": 1.5, "slow": 0.5}
+PERIOD_US = 100_000
+# On a shared machine other programs compete for the same cores. A high CPU weight lets each rank get
+# (up to) its quota while the benchmark runs, so the quota - not the neighbours - sets its speed.
+PRIORITY_V1 = 10 * 1024  # cpu.shares, default 1024
+PRIORITY_V2 = 1000  # cpu.weight, default 100
+
+
+class CpuGroup:
+    """A cgroup with a CPU quota that a child process joins before it execs the trainer."""
+
+    def __init__(self, name: str, cpus: float):
+        self.cpus = cpus
+        v1 = Path("/sys/fs/cgroup/cpu")
+        if (v1 / "cpu.cfs_quota_us").exists():
+            self.path = v1 / name
+            self.path.mkdir(exist_ok=True)
+            (self.path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+            (self.path / "cpu.cfs_quota_us").write_text(str(int(cpus * PERIOD_US)))
+            (self.path / "cpu.shares").write_text(str(PRIORITY_V1))
+        elif (Path("/sys/fs/cgroup") / "cgroup.controllers").exists():
+            self.path = Path("/sys/fs/cgroup") / name
+            self.path.mkdir(exist_ok=True)
+            (self.path / "cpu.max").write_text(f"{int(cpus * PERIOD_US)} {PERIOD_US}")
+            (self.path / "cpu.weight").write_text(str(PRIORITY_V2))
+        else:
+            sys.exit("no cgroup CPU controller found at /sys/fs/cgroup; run as root on Linux")
+
+    def join(self) -> None:  # runs in the child between fork and exec
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def remove(self) -> None:
+        try:
+            self.path.rmdir()
+        except OSError as e:
+            print(f"note: could not remove {self.path}: {e}", file=sys.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(name: str, groups: list[CpuGroup], args: list[str], out: Path) -> list[dict]:
+    """Run one configuration (one rank per group); returns rank 0's step records."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+    env["WORLD_SIZE"] = str(len(groups))
+    cmd = [sys.executable, "-m", "hetero_train", "--output-dir", str(out), "--experiment-name", name, *args]
+    procs = [
+        subprocess.Popen(
+            cmd,
+            env=dict(env, RANK=str(r), LOCAL_RANK="0"),
+            preexec_fn=g.join,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r, g in enumerate(groups)
+    ]
+    results = [p.communicate() for p in procs]
+    for p, (_o, err) in zip(procs, results, strict=True):
+        if p.returncode != 0:
+            sys.exit(f"{name} failed:\n{err[-2000:]}")
+    plans = [json.loads(line) for line in results[0][0].splitlines() if '"event": "plan"' in line]
+    data = json.loads((out / name / "logs" / "rank_0_metrics.json").read_text())
+    return data["steps"], plans
+
+
+def throughput(steps: list[dict], skip: float) -> float:
+    """Global samples/s over the steps after the first `skip` fraction (warm-up, balancing settling).
+
+    Wall-clock time between step records, so everything between steps (logging, re-planning) counts.
+    """
+    first = max(1, int(len(steps) * skip))
+    body = steps[first:]
+    samples = sum(sum(s["shares"]) for s in body)
+    return samples / (body[-1]["time"] - steps[first - 1]["time"])
+
+
+def cpu_busy_fraction(seconds: float = 1.0) -> float:
+    """How busy all CPUs of the machine are (everyone's work, not just ours)."""
+
+    def snap():
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]
+
+    t0, i0 = snap()
+    time.sleep(seconds)
+    t1, i1 = snap()
+    return 1 - (i1 - i0) / max(1, t1 - t0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--global-batch-size", type=int, default=512)
+    ap.add_argument("--steps", type=int, default=60, help="steps per balanced/DDP configuration")
+    ap.add_argument("--standalone-steps", type=int, default=15)
+    ap.add_argument("--rebalance-every", type=int, default=5)
+    a = ap.parse_args()
+
+    b = str(a.global_batch_size)
+    common = ["--global-batch-size", b, "--log-every", "1", "--save-every", "0", "--dataset-size", "50000"]
+    fast, slow = CpuGroup("hetero_bench_fast", QUOTAS["fast"]), CpuGroup("hetero_bench_slow", QUOTAS["slow"])
+    busy_before = cpu_busy_fraction()
+    load_before = os.getloadavg()
+    started = time.time()
+    rows = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="hetero-bench-") as tmp:
+            out = Path(tmp)
+            steps = ["--max-steps", str(a.standalone_steps)]
+            for name, group in (("standalone_fast", fast), ("standalone_slow", slow)):
+                print(f"running {name} ...", file=sys.stderr, flush=True)
+                records, _ = run(name, [group], [*common, *steps], out)
+                rows[name] = {"samples_per_s": throughput(records, 0.2)}
+            steps = ["--max-steps", str(a.steps)]
+            configs = {
+                "plain_ddp": ["--rank-shares", "1,1"],
+                "static": ["--enable-load-balancing", "--load-balance-policy", "static"],
+                "dynamic": ["--enable-load-balancing", "--load-balance-policy", "dynamic"],
+                "adaptive": ["--enable-load-balancing", "--load-balance-policy", "adaptive"],
+            }
+            for name, extra in configs.items():
+                print(f"running {name} ...", file=sys.stderr, flush=True)
+                args = [*common, *steps, "--rebalance-every", str(a.rebalance_every), *extra]
+                records, plans = run(name, [fast, slow], args, out)
+                rows[name] = {
+                    "samples_per_s": throughput(records, 0.4),
+                    "whole_run_samples_per_s": throughput(records, 0.0),
+                    "final_shares": records[-1]["shares"],
+                    "share_changes": len(plans) - 1,
+                }
+    finally:
+        fast.remove()
+        slow.remove()
+
+    total = rows["standalone_fast"]["samples_per_s"] + rows["standalone_slow"]["samples_per_s"]
+    plain = rows["plain_ddp"]["samples_per_s"]
+    for name in ("plain_ddp", "static", "dynamic", "adaptive"):
+        rows[name]["eta"] = rows[name]["samples_per_s"] / total
+        rows[name]["speedup_vs_plain_ddp"] = rows[name]["samples_per_s"] / plain
+
+    quotas = f"fast rank: {QUOTAS['fast']} CPUs, slow rank: {QUOTAS['slow']} CPUs (cgroup quotas)"
+    print(f"\n{quotas}, one torch thread per rank")
+    print(f"global batch {b}, simple_cnn on synthetic 32x32 images, gloo over loopback\n")
+    print(f"{'configuration':<16} {'samples/s':>10} {'eta':>6} {'vs DDP':>7}  final shares")
+    for name, r in rows.items():
+        eta = f"{r['eta']:.2f}" if "eta" in r else ""
+        sp = f"{r['speedup_vs_plain_ddp']:.2f}x" if "speedup_vs_plain_ddp" in r else ""
+        print(f"{name:<16} {r['samples_per_s']:>10.1f} {eta:>6} {sp:>7}  {r.get('final_shares', '')}")
+    print(f"{'sum standalone':<16} {total:>10.1f}")
+    busy_after = cpu_busy_fraction()
+    print(f"\nmachine: {os.cpu_count()} CPUs, busy {busy_before:.0%} before / {busy_after:.0%} after,"
+          f" load average {load_before[0]:.2f} before / {os.getloadavg()[0]:.2f} after")  # fmt: skip
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "benchmark": "hetero_balance",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "duration_s": round(time.time() - started, 1),
+        "setup": {
+            "model": "simple_cnn",
+            "dataset": "synthetic_image",
+            "global_batch_size": a.global_batch_size,
+            "steps": a.steps,
+            "standalone_steps": a.standalone_steps,
+            "rebalance_every": a.rebalance_every,
+            "cpu_quotas": QUOTAS,
+            "torch_threads_per_rank": 1,
+            "measured_over": "steps after the first 40% (balanced/DDP) or 20% (standalone)",
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "busy_before": round(busy_before, 3),
+            "busy_after": round(busy_after, 3),
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+        },
+        "sum_standalone_samples_per_s": total,
+        "results": rows,
+        "goal": {"eta": 0.95, "speedup_vs_plain_ddp": 1.7},
+    }
+    RESULTS.write_text(json.dumps(doc, indent=1))
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
