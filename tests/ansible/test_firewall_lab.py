@@ -1,0 +1,108 @@
+"""The firewall role with ufw on a lab laptop: peers reach the rendezvous port and the gloo/NCCL port range,
+a machine outside the inventory (the lab's outsider namespace) does not, and SSH stays open."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.ansible.playbook import inventory_copy, run_playbook
+
+pytestmark = pytest.mark.lab
+
+HOST, PEER = "lap1", "lap2"
+RENDEZVOUS, EPHEMERAL, OTHER = 29500, 40000, 8000  # 40000 is inside Linux's default 32768-60999
+# Listen on the given ports of the given address and greet whoever connects; gone after 5 minutes.
+SERVER = """
+import socket, sys, threading, time
+def serve(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((sys.argv[1], port)); s.listen()
+    while True:
+        c, _ = s.accept(); c.sendall(b"hello"); c.close()
+for port in sys.argv[2:]:
+    threading.Thread(target=serve, args=(int(port),), daemon=True).start()
+time.sleep(300)
+"""
+CLIENT = (
+    "import socket,sys; print(socket.create_connection((sys.argv[1], int(sys.argv[2])), 3).recv(16).decode())"
+)
+
+
+def ensure_ufw():
+    if shutil.which("ufw") is None:
+        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        subprocess.run(["apt-get", "update"], check=True, env=env, capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "--no-install-recommends", "ufw"],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+
+
+def reaches(done: subprocess.CompletedProcess) -> bool:
+    return done.returncode == 0 and "hello" in done.stdout
+
+
+def test_ufw_admits_cluster_peers_only(lab, tmp_path):
+    ensure_ufw()
+    address = lab.laptop(HOST).address
+    inventory = inventory_copy(lab.inventory, tmp_path / "inv")
+    server = lab.run(
+        HOST,
+        [
+            "sh",
+            "-c",
+            'python3 -c "$0" "$@" >/dev/null 2>&1 & echo $!',
+            SERVER,
+            address,
+            *map(str, (RENDEZVOUS, EPHEMERAL, OTHER)),
+        ],
+        check=True,
+    )
+
+    def from_peer(port):
+        return lab.run(PEER, ["python3", "-c", CLIENT, address, str(port)])
+
+    def from_outsider(port):
+        return lab.run_outside(["python3", "-c", CLIENT, address, str(port)])
+
+    ufw_files = set(Path("/etc/ufw").iterdir())
+    try:
+        for _ in range(50):  # until the server listens
+            if reaches(from_peer(RENDEZVOUS)):
+                break
+            time.sleep(0.2)
+        assert reaches(from_outsider(RENDEZVOUS)), "before the role, nothing filters (so the test can fail)"
+        run = run_playbook(
+            "tests/ansible/playbooks/firewall.yml",
+            inventory,
+            tmp_path=tmp_path,
+            extra_vars={"hetero_test_firewall_hosts": HOST, "hetero_firewall_enable": True},
+        )
+        assert run.rc == 0, run.stdout[-3000:]
+        assert run.changed(HOST) > 0
+
+        assert reaches(from_peer(RENDEZVOUS)) and reaches(from_peer(EPHEMERAL))
+        assert not reaches(from_peer(OTHER)), "a peer gets the trainer's ports only"
+        assert not reaches(from_outsider(RENDEZVOUS)) and not reaches(from_outsider(EPHEMERAL))
+        assert lab.ssh(HOST, "true").returncode == 0, "SSH stays open"
+
+        again = run_playbook(
+            "tests/ansible/playbooks/firewall.yml",
+            inventory,
+            tmp_path=tmp_path,
+            extra_vars={"hetero_test_firewall_hosts": HOST, "hetero_firewall_enable": True},
+        )
+        assert again.rc == 0 and again.changed(HOST) == 0, again.changed_tasks()
+    finally:
+        # Leave the lab as it was: ufw off with no rules (its files are shared by every laptop and the host).
+        lab.run(HOST, ["ufw", "--force", "reset"])
+        for backup in set(Path("/etc/ufw").iterdir()) - ufw_files:  # reset's dated copies of the rules
+            backup.unlink()
+        lab.run(HOST, ["kill", server.stdout.strip()])
