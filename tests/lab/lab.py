@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import inventory, keys, laptop, network, system
 from .config import LabConfig, Laptop
-from .shell import progress, run
+from .shell import argv, progress, run
 from .teardown import CREATED_MOUNTPOINTS, teardown
 
 
@@ -64,9 +64,7 @@ class Lab:
 
     def run(self, which, cmd, *, check=False, timeout=300, **kw) -> subprocess.CompletedProcess:
         """Run a command inside the laptop (its network, mount and UTS namespaces); a string runs in sh -c."""
-        if isinstance(cmd, str):
-            cmd = ["sh", "-c", cmd]
-        return run([*self.nsenter(which), *cmd], check=check, timeout=timeout, **kw)
+        return run([*self.nsenter(which), *argv(cmd)], check=check, timeout=timeout, **kw)
 
     def docker_host(self, which) -> str:
         return f"unix://{laptop.docker_socket(self.cfg, self.laptop(which))}"
@@ -83,9 +81,7 @@ class Lab:
 
     def run_outside(self, cmd, *, check=False, timeout=60, **kw) -> subprocess.CompletedProcess:
         """Run a command in the outsider namespace (on the lab subnet, not in the inventory)."""
-        if isinstance(cmd, str):
-            cmd = ["sh", "-c", cmd]
-        return run(["ip", "netns", "exec", self.cfg.outsider, *cmd], check=check, timeout=timeout, **kw)
+        return run(["ip", "netns", "exec", self.cfg.outsider, *argv(cmd)], check=check, timeout=timeout, **kw)
 
     def load_image(self, which, image: str) -> float:
         """Copy an image from the host engine into the laptop's; returns seconds spent (0 if present)."""

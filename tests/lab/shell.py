@@ -18,10 +18,14 @@ class CommandError(RuntimeError):
     pass
 
 
+def argv(cmd) -> list[str]:
+    """A command as an argument list; a string is a shell script."""
+    return ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+
+
 def run(cmd, *, check: bool = True, input: str | bytes | None = None, timeout: float | None = 300, **kw):
     """Run a command (list, or string for sh -c); on failure raise with the command and its stderr."""
-    if isinstance(cmd, str):
-        cmd = ["sh", "-c", cmd]
+    cmd = argv(cmd)
     kw.setdefault("capture_output", True)
     text = not isinstance(input, bytes)
     result = subprocess.run(cmd, input=input, text=text, timeout=timeout, check=False, **kw)

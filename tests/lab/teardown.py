@@ -12,7 +12,14 @@ from pathlib import Path
 
 from .config import LabConfig
 from .laptop import CGROUP_ROOT
-from .network import delete_network, lab_namespaces, namespace_pids
+from .network import (
+    bridge_exists,
+    delete_network,
+    forward_rule_present,
+    host_veths,
+    lab_namespaces,
+    namespace_pids,
+)
 from .shell import progress, run
 
 CREATED_MOUNTPOINTS = "created-mountpoints.txt"
@@ -95,8 +102,6 @@ def teardown(cfg: LabConfig) -> None:
 
 def leftovers(cfg: LabConfig) -> list[str]:
     """What of a lab still exists; empty after a clean teardown."""
-    from .network import bridge_exists, forward_rule_present, host_veths
-
     found = [f"namespace {n}" for n in lab_namespaces(cfg)]
     found += [f"process {p}" for p in sorted(lab_pids(cfg))]
     found += [f"veth {v}" for v in host_veths(cfg)]
