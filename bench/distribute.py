@@ -1,0 +1,104 @@
+"""Image distribution to the lab laptops: time and bytes on the wire for
+  1. the first distribution (no laptop holds the image, no tarball saved yet),
+  2. a re-run with the image unchanged,
+  3. a re-run after a one-line code change (made in a temporary copy of the repository),
+  4. going back to the original code (the controller's tag moves back, every laptop receives it again).
+Bytes are what the controller sent to each laptop (its veth counters), so SSH overhead counts too.
+Prints a table and writes bench/results/distribute.json.   Run: .venv/bin/python -m bench.distribute"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.lab import LabConfig, session
+from tests.lab.pipeline import REPO, controller_image_id, laptop_image_id, run_playbook, tx_bytes
+
+RESULTS = REPO / "bench" / "results" / "distribute.json"
+# The copy needs the sources and the offline wheelhouse, not the venv, the lab or old experiments.
+SKIP = {
+    ".venv",
+    ".git",
+    "experiments",
+    "lab",
+    "images",
+    "collect",
+    "base-rootfs",
+    "__pycache__",
+    ".ruff_cache",
+}
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def copy_repo(dest: Path) -> Path:
+    shutil.copytree(REPO, dest, symlinks=True, ignore=lambda _dir, names: [n for n in names if n in SKIP])
+    return dest
+
+
+def distribute(lab, repo: Path, work: Path, label: str) -> dict:
+    sent_before = {lap.name: tx_bytes(lab, lap) for lap in lab.laptops}
+    start = time.monotonic()
+    run = run_playbook("playbooks/distribute.yml", lab.inventory, work / label, repo=repo)
+    seconds = time.monotonic() - start
+    if run.rc != 0:
+        raise SystemExit(f"distribute.yml failed in step {label!r}:\n{run.stdout[-3000:]}")
+    sent = {lap.name: tx_bytes(lab, lap) - sent_before[lap.name] for lap in lab.laptops}
+    copied = [lap.name for lap in lab.laptops if "ok" in run.statuses("image : Copy the tarball", lap.name)]
+    tarballs = sorted((repo / "build" / "images").glob("hetero-trainer-cpu-*.tar.zst"))
+    row = {
+        "step": label,
+        "seconds": round(seconds, 1),
+        "bytes_sent": sum(sent.values()),
+        "bytes_sent_per_laptop": sent,
+        "laptops_copied_to": copied,
+        "tarball_bytes": tarballs[-1].stat().st_size if tarballs else None,
+        "changed": run.changed_in("Distribute"),
+        "image_id": controller_image_id(),
+    }
+    assert all(laptop_image_id(lab, lap.name) == row["image_id"] for lap in lab.laptops)
+    log(f"{label}: {row['seconds']} s, {row['bytes_sent'] / 1e6:.1f} MB sent, copied to {copied or 'none'}")
+    return row
+
+
+def main() -> None:
+    with session(LabConfig()) as lab, tempfile.TemporaryDirectory(prefix="hetero-bench-") as tmp:
+        work = Path(tmp)
+        log("clearing the laptops' images and the saved tarballs, so the first run starts from nothing")
+        for lap in lab.laptops:
+            lab.docker(lap.name, "rmi", "--force", "hetero-trainer:cpu")
+        for old in (REPO / "build" / "images").glob("hetero-trainer-cpu-*"):
+            old.unlink()
+
+        rows = [distribute(lab, REPO, work, "first distribution")]
+        rows.append(distribute(lab, REPO, work, "re-run, image unchanged"))
+
+        log("copying the repository to make a one-line code change")
+        changed = copy_repo(work / "repo")
+        init = changed / "hetero_train" / "__init__.py"
+        init.write_text(init.read_text() + "# bench/distribute.py: a one-line change\n")
+        rows.append(distribute(lab, changed, work, "re-run after a one-line code change"))
+        rows.append(distribute(lab, REPO, work, "back to the original code"))
+
+    first = rows[0]
+    print(f"{'step':40} {'seconds':>8} {'MB sent':>9} {'vs first':>9}  copied to")
+    for row in rows:
+        ratio = row["bytes_sent"] / first["bytes_sent"] if first["bytes_sent"] else 0
+        copied = ", ".join(row["laptops_copied_to"]) or "-"
+        print(f"{row['step']:40} {row['seconds']:8.1f} {row['bytes_sent'] / 1e6:9.1f} {ratio:9.3f}  {copied}")
+    size = first["tarball_bytes"] or 0
+    laptops = len(first["bytes_sent_per_laptop"])
+    print(f"tarball (docker save | zstd -3): {size / 1e6:.1f} MB; laptops: {laptops}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"laptops": laptops, "runs": rows}, indent=2))
+    print(f"written: {RESULTS.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

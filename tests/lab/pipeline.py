@@ -1,0 +1,151 @@
+"""Run the delivery playbooks (site.yml, distribute, launch, stop, status, collect) against the lab the way a
+user does — ansible-playbook with the repository's ansible.cfg, real SSH — and read back, per play, what
+changed. Used by the end-to-end tests (tests/lab/test_site.py, test_distribute.py) and bench/distribute.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ansible_runner
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+EXPERIMENTS = "/var/lib/hetero-cluster/experiments"
+
+# A run of a few seconds: 6 steps of 24 samples over 3 ranks, snapshots every 3 steps.
+TINY_TRAINING = {
+    "hetero_max_steps": 6,
+    "hetero_save_every": 3,
+    "hetero_global_batch_size": 24,
+    "hetero_batch_size": 8,
+    "hetero_dataset_size": 480,
+    "hetero_log_every": 1,
+    "hetero_trainer_wait": True,
+    "hetero_trainer_wait_timeout": 900,
+}
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    stdout: str
+    # One entry per task result: (play, task, host, status, changed).
+    tasks: list = field(default_factory=list)
+
+    def changed_per_play(self) -> dict[str, dict[str, int]]:
+        """{play name: {host: changed tasks}}, the PLAY RECAP split by play."""
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for play, _task, host, _status, changed in self.tasks:
+            counts[play][host] += int(changed)
+        return {play: dict(hosts) for play, hosts in counts.items()}
+
+    def changed_in(self, play_prefix: str) -> dict[str, int]:
+        """Changed tasks per host over the plays whose name starts with play_prefix."""
+        total: dict[str, int] = defaultdict(int)
+        for play, hosts in self.changed_per_play().items():
+            if play.startswith(play_prefix):
+                for host, n in hosts.items():
+                    total[host] += n
+        return dict(total)
+
+    def changed_tasks(self, play_prefix: str = "") -> list[tuple[str, str]]:
+        return [
+            (task, host)
+            for play, task, host, _, changed in self.tasks
+            if changed and play.startswith(play_prefix)
+        ]
+
+    def statuses(self, task_prefix: str, host: str) -> list[str]:
+        return [status for _, task, h, status, _ in self.tasks if h == host and task.startswith(task_prefix)]
+
+
+STATUS = {
+    "runner_on_ok": "ok",
+    "runner_on_skipped": "skipped",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+}
+
+
+def run_playbook(
+    playbook: str, inventory: Path, data_dir: Path, extra_vars: dict | None = None, repo: Path = REPO
+) -> PlaybookRun:
+    """ansible-playbook through ansible-runner (events carry the play of every task result); `repo` is the
+    checkout whose playbooks, roles and ansible.cfg run."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        "ANSIBLE_CONFIG": str(repo / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        # ansible-runner turns host-key checking off by default; a user's run keeps it on, so do we.
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    runner = ansible_runner.run(
+        private_data_dir=str(data_dir),
+        project_dir=str(repo),
+        playbook=str(repo / playbook),
+        inventory=str(inventory),
+        extravars=extra_vars or {},
+        envvars=env,
+        quiet=True,
+        timeout=1800,
+    )
+    tasks = []
+    for event in runner.events:
+        status = STATUS.get(event.get("event"))
+        data = event.get("event_data", {})
+        if status and data.get("task"):
+            task = f"{data.get('role', '')} : {data['task']}".lstrip(" :")
+            changed = bool((data.get("res") or {}).get("changed"))
+            tasks.append((data.get("play", ""), task, data.get("host"), status, changed))
+    return PlaybookRun(rc=runner.rc, stdout=runner.stdout.read(), tasks=tasks)
+
+
+def tx_bytes(lab, laptop) -> int:
+    """Bytes the controller has sent to a laptop so far (the laptop's veth on the controller side)."""
+    return int(Path(f"/sys/class/net/{lab.laptop(laptop).host_veth}/statistics/tx_bytes").read_text())
+
+
+def controller_image_id(variant: str = "cpu") -> str:
+    out = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", f"hetero-trainer:{variant}"],
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+def laptop_image_id(lab, laptop, variant: str = "cpu") -> str:
+    out = lab.docker(laptop, "image", "inspect", "--format", "{{.Id}}", f"hetero-trainer:{variant}")
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def rank_containers(lab, laptop) -> dict[str, tuple[str, int]]:
+    """{name: (state, exit code)} of the laptop's hetero-rank-* containers, straight from its Docker."""
+    out = lab.docker(
+        laptop, "ps", "--all", "--filter", "name=hetero-rank-", "--format", "{{.Names}}", check=True
+    ).stdout.split()
+    found = {}
+    for name in out:
+        state = lab.docker(
+            laptop, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name, check=True
+        )
+        status, code = state.stdout.split()
+        found[name] = (status, int(code))
+    return found
+
+
+def status_table(stdout: str) -> dict[str, str]:
+    """status.yml's table as {host: the line}, from the playbook's output."""
+    rows = {}
+    for line in stdout.splitlines():
+        match = re.match(r"^\s+(\S+)\s+(up \S+|DOWN)\s+(.*)$", line)
+        if match:
+            rows[match.group(1)] = line.strip()
+    return rows

@@ -1,0 +1,65 @@
+"""Image distribution edge cases on the lab laptops: a damaged tarball on a host is replaced and the image
+loads; a tarball whose sha256 differs from the one recorded on the controller is never loaded."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.lab.pipeline import REPO, controller_image_id, laptop_image_id, run_playbook
+
+pytestmark = pytest.mark.lab
+
+LANDING = "/var/lib/hetero-cluster/images"
+VICTIM = "lap3"
+
+
+def distribute(lab, tmp_path, name):
+    return run_playbook("playbooks/distribute.yml", lab.inventory, tmp_path / name)
+
+
+def controller_tarball():
+    tarballs = sorted((REPO / "build" / "images").glob("hetero-trainer-cpu-*.tar.zst"))
+    assert len(tarballs) == 1, tarballs
+    return tarballs[0]
+
+
+def test_a_damaged_tarball_left_on_a_host_is_replaced_and_the_image_loads(lab, tmp_path):
+    assert distribute(lab, tmp_path, "first").rc == 0
+    lab.docker(VICTIM, "rmi", "--force", "hetero-trainer:cpu", check=True)
+    # A transfer cut short earlier left a truncated file under the very name the next copy uses.
+    image_hex = controller_image_id().removeprefix("sha256:")
+    remote = f"{LANDING}/hetero-trainer-cpu-{image_hex}.tar.zst"
+    lab.run(VICTIM, f"mkdir -p {LANDING} && head -c 1000000 /dev/urandom > {remote}", check=True)
+
+    run = distribute(lab, tmp_path, "again")
+
+    assert run.rc == 0, run.stdout[-3000:]
+    assert laptop_image_id(lab, VICTIM) == controller_image_id()
+    assert lab.run(VICTIM, f"ls -A {LANDING}").stdout.strip() == ""
+    others = [lap.name for lap in lab.laptops if lap.name != VICTIM]
+    for host in others:
+        assert run.statuses("image : Copy the tarball", host) == ["skipped"]
+        assert run.changed_in("Distribute").get(host, 0) == 0
+
+
+def test_a_tarball_that_does_not_match_its_recorded_sha256_is_never_loaded(lab, tmp_path):
+    assert distribute(lab, tmp_path, "first").rc == 0
+    tarball = controller_tarball()
+    lab.docker(VICTIM, "rmi", "--force", "hetero-trainer:cpu", check=True)
+    try:
+        with tarball.open("ab") as damaged:  # the controller's copy rots after its sha256 was recorded
+            damaged.write(b"bit rot")
+
+        run = distribute(lab, tmp_path, "damaged")
+
+        assert run.rc != 0
+        assert "not loaded" in run.stdout, run.stdout[-3000:]
+        assert laptop_image_id(lab, VICTIM) == ""
+        assert lab.run(VICTIM, f"ls -A {LANDING}").stdout.strip() == ""
+    finally:
+        # Dropping the damaged tarball makes the next run save a fresh one; the laptop gets its image back.
+        tarball.unlink()
+        tarball.with_name(tarball.name + ".sha256").unlink()
+        restored = distribute(lab, tmp_path, "restored")
+    assert restored.rc == 0, restored.stdout[-3000:]
+    assert laptop_image_id(lab, VICTIM) == controller_image_id()

@@ -1,0 +1,131 @@
+"""The whole pipeline over real SSH to the three lab laptops (CPU quotas 1.0, 0.6 and 0.4): site.yml trains to
+the end with metrics on every laptop; a second run changes nothing in provision and distribute and sends no
+tarball; status.yml reports what each laptop's Docker says; collect.yml brings the experiment back;
+stop.yml leaves no rank container."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.lab.pipeline import (
+    EXPERIMENTS,
+    TINY_TRAINING,
+    controller_image_id,
+    laptop_image_id,
+    rank_containers,
+    run_playbook,
+    status_table,
+    tx_bytes,
+)
+
+pytestmark = pytest.mark.lab
+
+EXPERIMENT = f"e2e-{int(time.time())}"
+SETTINGS = {**TINY_TRAINING, "hetero_experiment_name": EXPERIMENT}
+
+
+def ranks(lab):
+    """Rank of each laptop: one per CPU laptop, in inventory order."""
+    return {lap.name: index for index, lap in enumerate(lab.laptops)}
+
+
+@pytest.fixture(scope="module")
+def first_run(lab, tmp_path_factory):
+    run = run_playbook("site.yml", lab.inventory, tmp_path_factory.mktemp("site-1"), SETTINGS)
+    assert run.rc == 0, run.stdout[-4000:]
+    return run
+
+
+@pytest.fixture(scope="module")
+def second_run(lab, first_run, tmp_path_factory):
+    sent_before = {lap.name: tx_bytes(lab, lap) for lap in lab.laptops}
+    run = run_playbook("site.yml", lab.inventory, tmp_path_factory.mktemp("site-2"), SETTINGS)
+    run.sent = {lap.name: tx_bytes(lab, lap) - sent_before[lap.name] for lap in lab.laptops}
+    return run
+
+
+def test_site_yml_trains_to_the_end_with_metrics_on_every_laptop(lab, first_run):
+    image = controller_image_id()
+    for name, rank in ranks(lab).items():
+        assert laptop_image_id(lab, name) == image, f"{name} does not run the controller's image"
+        assert rank_containers(lab, name) == {f"hetero-rank-{rank}": ("exited", 0)}
+        metrics = lab.run(name, f"cat {EXPERIMENTS}/{EXPERIMENT}/logs/rank_{rank}_metrics.json", check=True)
+        data = json.loads(metrics.stdout)
+        assert data["rank"] == rank
+        assert max(step["step"] for step in data["steps"]) >= TINY_TRAINING["hetero_max_steps"] - 1
+        checkpoints = lab.run(name, f"ls {EXPERIMENTS}/{EXPERIMENT}/checkpoints", check=True).stdout
+        assert checkpoints.strip(), f"{name}: no snapshot written"
+
+
+def test_a_second_site_run_changes_nothing_in_provision_and_distribute_and_sends_no_tarball(lab, second_run):
+    assert second_run.rc == 0, second_run.stdout[-4000:]
+    hosts = [lap.name for lap in lab.laptops]
+    for play in ("Provision", "Distribute"):
+        changed = second_run.changed_in(play)
+        assert {h: changed.get(h, 0) for h in hosts} == dict.fromkeys(hosts, 0), second_run.changed_tasks(
+            play
+        )
+    for host in hosts:
+        assert second_run.statuses("image : Copy the tarball", host) == ["skipped"]
+        # SSH traffic of a whole site.yml run is a few MB; the CPU image tarball is about 300 MB.
+        assert second_run.sent[host] < 20_000_000, f"{second_run.sent[host]} bytes sent to {host}"
+
+
+def test_status_reports_what_each_laptops_docker_says(lab, second_run, tmp_path):
+    run = run_playbook("playbooks/status.yml", lab.inventory, tmp_path / "status")
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run.changed_in("Status") == dict.fromkeys([lap.name for lap in lab.laptops], 0)
+    table = status_table(run.stdout)
+    image = controller_image_id()
+    for lap in lab.laptops:
+        line = table[lap.name]
+        truth = rank_containers(lab, lap.name)
+        assert truth, f"{lap.name} should still hold its finished rank container"
+        for name, (state, code) in truth.items():
+            assert f"{name} {state}({code})" in line
+        assert f"cpu {laptop_image_id(lab, lap.name)[7:19]} =controller" in line
+        assert laptop_image_id(lab, lap.name) == image
+
+
+def test_collect_brings_the_experiment_back_from_every_laptop(lab, second_run, tmp_path):
+    dest = tmp_path / "experiments"
+    run = run_playbook(
+        "playbooks/collect.yml",
+        lab.inventory,
+        tmp_path / "collect",
+        {"hetero_experiment_name": EXPERIMENT, "hetero_collect_dir": str(dest)},
+    )
+    assert run.rc == 0, run.stdout[-3000:]
+    for name, rank in ranks(lab).items():
+        local = dest / EXPERIMENT / name / "logs" / f"rank_{rank}_metrics.json"
+        remote = lab.run(name, f"cat {EXPERIMENTS}/{EXPERIMENT}/logs/rank_{rank}_metrics.json", check=True)
+        assert json.loads(local.read_text()) == json.loads(remote.stdout)
+        assert (dest / EXPERIMENT / name / "configs" / "gpu_profiles.json").exists()
+
+    # Collecting again over a file the user edited keeps the edit beside the fresh copy.
+    edited = dest / EXPERIMENT / "lap1" / "configs" / "gpu_profiles.json"
+    edited.write_text("my notes\n")
+    again = run_playbook(
+        "playbooks/collect.yml",
+        lab.inventory,
+        tmp_path / "collect-2",
+        {"hetero_experiment_name": EXPERIMENT, "hetero_collect_dir": str(dest)},
+    )
+    assert again.rc == 0, again.stdout[-3000:]
+    backups = list(edited.parent.glob("gpu_profiles.json.*~"))
+    assert [b.read_text() for b in backups] == ["my notes\n"]
+    assert edited.read_text() != "my notes\n"
+
+
+def test_stop_leaves_no_rank_container_and_status_says_so(lab, second_run, tmp_path):
+    run = run_playbook("playbooks/stop.yml", lab.inventory, tmp_path / "stop")
+    assert run.rc == 0, run.stdout[-3000:]
+    for lap in lab.laptops:
+        assert rank_containers(lab, lap.name) == {}
+    status = run_playbook("playbooks/status.yml", lab.inventory, tmp_path / "status")
+    table = status_table(status.stdout)
+    for lap in lab.laptops:
+        assert table[lap.name].endswith("no rank containers")
