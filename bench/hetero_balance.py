@@ -11,7 +11,7 @@ by side in one run:
 eta = balanced samples/s / (sum of the standalone samples/s): 1.0 means the slow rank adds all it has.
 Prints a table and writes bench/results/hetero_balance.json. Needs root (it creates cgroups).
 
-    .venv/bin/python bench/hetero_balance.py [--global-batch-size 512] [--steps 60]
+    .venv/bin/python bench/hetero_balance.py [--global-batch-size 512] [--steps 40] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "hetero_balance.json"
@@ -122,68 +123,89 @@ def cpu_busy_fraction(seconds: float = 1.0) -> float:
     return 1 - (i1 - i0) / max(1, t1 - t0)
 
 
+CONFIGS = {
+    "plain_ddp": ["--rank-shares", "1,1"],
+    "static": ["--enable-load-balancing", "--load-balance-policy", "static"],
+    "dynamic": ["--enable-load-balancing", "--load-balance-policy", "dynamic"],
+    "adaptive": ["--enable-load-balancing", "--load-balance-policy", "adaptive"],
+}
+
+
+def one_round(a, fast: CpuGroup, slow: CpuGroup, out: Path) -> dict:
+    """Every configuration once, back to back, so they see the same background load."""
+    common = ["--global-batch-size", str(a.global_batch_size), "--log-every", "1", "--save-every", "0"]
+    rows = {}
+    for name, group in (("standalone_fast", fast), ("standalone_slow", slow)):
+        records, _ = run(name, [group], [*common, "--max-steps", str(a.standalone_steps)], out)
+        rows[name] = {"samples_per_s": throughput(records, 0.2)}
+    for name, extra in CONFIGS.items():
+        args = [*common, "--max-steps", str(a.steps), "--rebalance-every", str(a.rebalance_every), *extra]
+        records, plans = run(name, [fast, slow], args, out)
+        rows[name] = {
+            "samples_per_s": throughput(records, 0.4),
+            "final_shares": records[-1]["shares"],
+            "share_changes": len(plans) - 1,
+        }
+    total = rows["standalone_fast"]["samples_per_s"] + rows["standalone_slow"]["samples_per_s"]
+    plain = rows["plain_ddp"]["samples_per_s"]
+    for name in CONFIGS:
+        rows[name]["eta"] = rows[name]["samples_per_s"] / total
+        rows[name]["speedup_vs_plain_ddp"] = rows[name]["samples_per_s"] / plain
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--global-batch-size", type=int, default=512)
-    ap.add_argument("--steps", type=int, default=60, help="steps per balanced/DDP configuration")
-    ap.add_argument("--standalone-steps", type=int, default=15)
+    ap.add_argument("--steps", type=int, default=40, help="steps per DDP/policy run")
+    ap.add_argument("--standalone-steps", type=int, default=12)
     ap.add_argument("--rebalance-every", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     a = ap.parse_args()
 
-    b = str(a.global_batch_size)
-    common = ["--global-batch-size", b, "--log-every", "1", "--save-every", "0", "--dataset-size", "50000"]
     fast, slow = CpuGroup("hetero_bench_fast", QUOTAS["fast"]), CpuGroup("hetero_bench_slow", QUOTAS["slow"])
     busy_before = cpu_busy_fraction()
     load_before = os.getloadavg()
     started = time.time()
-    rows = {}
+    rounds = []
     try:
         with tempfile.TemporaryDirectory(prefix="hetero-bench-") as tmp:
-            out = Path(tmp)
-            steps = ["--max-steps", str(a.standalone_steps)]
-            for name, group in (("standalone_fast", fast), ("standalone_slow", slow)):
-                print(f"running {name} ...", file=sys.stderr, flush=True)
-                records, _ = run(name, [group], [*common, *steps], out)
-                rows[name] = {"samples_per_s": throughput(records, 0.2)}
-            steps = ["--max-steps", str(a.steps)]
-            configs = {
-                "plain_ddp": ["--rank-shares", "1,1"],
-                "static": ["--enable-load-balancing", "--load-balance-policy", "static"],
-                "dynamic": ["--enable-load-balancing", "--load-balance-policy", "dynamic"],
-                "adaptive": ["--enable-load-balancing", "--load-balance-policy", "adaptive"],
-            }
-            for name, extra in configs.items():
-                print(f"running {name} ...", file=sys.stderr, flush=True)
-                args = [*common, *steps, "--rebalance-every", str(a.rebalance_every), *extra]
-                records, plans = run(name, [fast, slow], args, out)
-                rows[name] = {
-                    "samples_per_s": throughput(records, 0.4),
-                    "whole_run_samples_per_s": throughput(records, 0.0),
-                    "final_shares": records[-1]["shares"],
-                    "share_changes": len(plans) - 1,
-                }
+            for r in range(a.rounds):
+                print(f"round {r + 1}/{a.rounds} ...", file=sys.stderr, flush=True)
+                rounds.append(one_round(a, fast, slow, Path(tmp) / f"round{r}"))
     finally:
         fast.remove()
         slow.remove()
+    busy_after = cpu_busy_fraction()
 
-    total = rows["standalone_fast"]["samples_per_s"] + rows["standalone_slow"]["samples_per_s"]
-    plain = rows["plain_ddp"]["samples_per_s"]
-    for name in ("plain_ddp", "static", "dynamic", "adaptive"):
-        rows[name]["eta"] = rows[name]["samples_per_s"] / total
-        rows[name]["speedup_vs_plain_ddp"] = rows[name]["samples_per_s"] / plain
+    names = list(rounds[0])
+    summary = {}
+    for name in names:
+        per_round = [rd[name] for rd in rounds]
+        entry = {"samples_per_s": median(x["samples_per_s"] for x in per_round)}
+        if "eta" in per_round[0]:
+            entry["eta"] = median(x["eta"] for x in per_round)
+            entry["speedup_vs_plain_ddp"] = median(x["speedup_vs_plain_ddp"] for x in per_round)
+            entry["final_shares"] = [x["final_shares"] for x in per_round]
+        summary[name] = entry
+    total = summary["standalone_fast"]["samples_per_s"] + summary["standalone_slow"]["samples_per_s"]
 
     quotas = f"fast rank: {QUOTAS['fast']} CPUs, slow rank: {QUOTAS['slow']} CPUs (cgroup quotas)"
     print(f"\n{quotas}, one torch thread per rank")
-    print(f"global batch {b}, simple_cnn on synthetic 32x32 images, gloo over loopback\n")
-    print(f"{'configuration':<16} {'samples/s':>10} {'eta':>6} {'vs DDP':>7}  final shares")
-    for name, r in rows.items():
+    print(f"global batch {a.global_batch_size}, simple_cnn on synthetic 32x32 images, gloo over loopback")
+    print(f"medians of {a.rounds} interleaved rounds; eta and speed-up are per round, then the median\n")
+    print(f"{'configuration':<16} {'samples/s':>10} {'eta':>6} {'vs DDP':>7}  final shares per round")
+    for name, r in summary.items():
         eta = f"{r['eta']:.2f}" if "eta" in r else ""
         sp = f"{r['speedup_vs_plain_ddp']:.2f}x" if "speedup_vs_plain_ddp" in r else ""
-        print(f"{name:<16} {r['samples_per_s']:>10.1f} {eta:>6} {sp:>7}  {r.get('final_shares', '')}")
+        shares = " ".join(map(str, r.get("final_shares", [])))
+        print(f"{name:<16} {r['samples_per_s']:>10.1f} {eta:>6} {sp:>7}  {shares}")
     print(f"{'sum standalone':<16} {total:>10.1f}")
-    busy_after = cpu_busy_fraction()
-    print(f"\nmachine: {os.cpu_count()} CPUs, busy {busy_before:.0%} before / {busy_after:.0%} after,"
-          f" load average {load_before[0]:.2f} before / {os.getloadavg()[0]:.2f} after")  # fmt: skip
+    print(
+        f"\nmachine: {os.cpu_count()} CPUs, busy {busy_before:.0%} before / {busy_after:.0%} after"
+        " (all programs),"
+        f" load average {load_before[0]:.2f} before / {os.getloadavg()[0]:.2f} after"
+    )
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -197,9 +219,10 @@ def main() -> int:
             "steps": a.steps,
             "standalone_steps": a.standalone_steps,
             "rebalance_every": a.rebalance_every,
+            "rounds": a.rounds,
             "cpu_quotas": QUOTAS,
             "torch_threads_per_rank": 1,
-            "measured_over": "steps after the first 40% (balanced/DDP) or 20% (standalone)",
+            "measured_over": "steps after the first 40% (DDP/policies) or 20% (standalone), wall clock",
         },
         "machine": {
             "cpus": os.cpu_count(),
@@ -210,7 +233,8 @@ def main() -> int:
             "loadavg_after": os.getloadavg(),
         },
         "sum_standalone_samples_per_s": total,
-        "results": rows,
+        "results": summary,
+        "rounds": rounds,
         "goal": {"eta": 0.95, "speedup_vs_plain_ddp": 1.7},
     }
     RESULTS.write_text(json.dumps(doc, indent=1))

@@ -23,6 +23,9 @@ class DistEnv:
     local_rank: int
     master_addr: str
     master_port: int
+    # Under torchrun the agent already serves the store at MASTER_PORT; workers only connect to it.
+    agent_store: bool = False
+    restart: int = 0  # torchrun's restart count: keeps one attempt's store keys apart from the next's
 
 
 def _int_from(name: str, flag_value: int | None, env: Mapping[str, str], default: int, flag: str) -> int:
@@ -60,4 +63,12 @@ def resolve(
         raise BadInput(f"local rank {local} must be >= 0; fix LOCAL_RANK or --local-rank")
     if not 1 <= port <= 65535:
         raise BadInput(f"master port {port} is not a TCP port (1-65535); fix MASTER_PORT or --master-port")
-    return DistEnv(rank=r, world_size=world, local_rank=local, master_addr=addr, master_port=port)
+    return DistEnv(
+        rank=r,
+        world_size=world,
+        local_rank=local,
+        master_addr=addr,
+        master_port=port,
+        agent_store=env.get("TORCHELASTIC_USE_AGENT_STORE") == "True",
+        restart=_int_from("TORCHELASTIC_RESTART_COUNT", None, env, 0, "--rank"),
+    )

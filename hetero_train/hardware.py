@@ -53,7 +53,7 @@ class Hardware:
     def summary(self) -> str:
         quota = f"quota {self.cpu_quota:g}" if self.cpu_quota is not None else "no quota"
         cpu = f"cpu {self.cpu_cores:g} cores ({quota}, affinity {self.cpu_affinity})"
-        cpu += f", {self.torch_threads} torch threads"
+        cpu += f", {self.torch_threads} torch thread" + ("s" if self.torch_threads != 1 else "")
         if self.has_gpu:
             g = self.gpus[int(self.device.split(":")[1])]
             return f"{self.hostname}: {self.device} {g.name} {g.memory_mb} MB cc {g.capability}; {cpu}"

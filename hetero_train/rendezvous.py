@@ -72,12 +72,14 @@ def join(env: DistEnv, record: dict, requested_backend: str, timeout_s: float) -
     timeout = timedelta(seconds=timeout_s)
     try:
         with _quiet_stderr():
-            store = dist.TCPStore(
-                env.master_addr, env.master_port, env.world_size, is_master=env.rank == 0,
+            serve = env.rank == 0 and not env.agent_store
+            tcp = dist.TCPStore(
+                env.master_addr, env.master_port, env.world_size, is_master=serve,
                 timeout=timeout, wait_for_workers=True,
             )  # fmt: skip
-            store.set(f"hetero/hw/{env.rank}", json.dumps(record))
-            records = [json.loads(store.get(f"hetero/hw/{r}")) for r in range(env.world_size)]
+            store = dist.PrefixStore(f"hetero/{env.restart}/", tcp)
+            store.set(f"hw/{env.rank}", json.dumps(record))
+            records = [json.loads(store.get(f"hw/{r}")) for r in range(env.world_size)]
     except dist.DistError as e:
         text = str(e)
         if env.rank == 0 and "address already in use" in text.lower():

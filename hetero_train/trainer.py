@@ -45,6 +45,7 @@ class StepTimer:
 
     def start(self) -> None:
         self.last_hook = None
+        self.hook_event = None
         if self.cuda:
             self.start_event = torch.cuda.Event(enable_timing=True)
             self.start_event.record()

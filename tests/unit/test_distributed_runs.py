@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +177,21 @@ def test_static_policy_splits_by_a_gpu_profiles_file(tmp_path):
     ]
     results = run_ranks(2, args, tmp_path)
     assert [e["shares"] for e in results[0].of("plan")] == [[24, 8]]
+
+
+def test_runs_unchanged_under_torchrun(tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    p = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "hetero_train", *TINY,
+         "--max-steps", "3", "--output-dir", str(tmp_path / "exp"), "--experiment-name", "tr"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    done = [json.loads(line) for line in p.stdout.splitlines() if '"event": "done"' in line]
+    assert sorted(e["rank"] for e in done) == [0, 1]
+    metrics = json.loads((tmp_path / "exp/tr/logs/rank_1_metrics.json").read_text())
+    assert metrics["runs"][0]["world_size"] == 2
+    assert (tmp_path / "exp/tr/checkpoints/final.pt").is_file()
