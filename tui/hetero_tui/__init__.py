@@ -1,0 +1,1 @@
+"""hetero-tui: the control room a user keeps open while their laptops train."""
