@@ -22,9 +22,9 @@ PRIVATE_DIRS = {
     "/var/log": "log",
 }
 PRIVATE_FILES = {"/etc/hosts": "hosts"}
-# Made private only when the machine has them at lab-up, each laptop starting from a copy of the machine's:
-# a firewall's stored rules, so every laptop keeps its own.
-SEEDED_DIRS = {"/etc/ufw": "etc-ufw"}
+# Made private when the machine has them at lab-up, each laptop starting from a copy of the machine's:
+# a firewall's stored rules, so every laptop keeps its own. Later: Lab.make_private(path).
+COPIED_DIRS = ("/etc/ufw",)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from . import inventory, keys, laptop, network, system
-from .config import LabConfig, Laptop
+from .config import COPIED_DIRS, LabConfig, Laptop
 from .shell import argv, progress, run
 from .teardown import CREATED_MOUNTPOINTS, teardown
 
@@ -88,6 +88,12 @@ class Lab:
         from .images import load_image
 
         return load_image(self, self.laptop(which), image)
+
+    def make_private(self, path: str) -> None:
+        """Give every laptop its own copy of the machine's directory `path` (say /etc/ufw after installing
+        ufw), so what one laptop writes there the others do not see."""
+        for lap in self.laptops:
+            laptop.bind_private_copy(self._holders[lap.name], self.cfg, lap, path)
 
     def problems(self) -> list[str]:
         """Why this lab is not healthy; empty when every laptop answers on SSH and Docker."""
@@ -166,6 +172,9 @@ def _build(cfg: LabConfig) -> Lab:
         progress(f"{lap.name}: {lap.address}, {lap.cpus} CPUs: namespaces, sshd, dockerd")
         laptop.create_cpu_cgroup(cfg, lap)
         holders[lap.name] = laptop.start_holder(cfg, lap)
+        for path in COPIED_DIRS:
+            if Path(path).is_dir():
+                laptop.bind_private_copy(holders[lap.name], cfg, lap, path)
         laptop.start_sshd(holders[lap.name], cfg, lap)
         laptop.start_dockerd(holders[lap.name], cfg, lap)
     progress("waiting for every laptop's Docker engine")

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .config import PRIVATE_DIRS, PRIVATE_FILES, SEEDED_DIRS, LabConfig, Laptop
+from .config import PRIVATE_DIRS, PRIVATE_FILES, LabConfig, Laptop
 from .shell import CommandError, run, wait_until
 from .system import start_dockerd_like_init_script
 
@@ -32,16 +32,10 @@ def mountpoints_needed() -> list[str]:
     return [p for p in [*PRIVATE_DIRS, *PRIVATE_FILES] if not Path(p).exists()]
 
 
-def seeded_dirs() -> dict[str, str]:
-    return {target: sub for target, sub in SEEDED_DIRS.items() if Path(target).is_dir()}
-
-
 def prepare_files(cfg: LabConfig, laptop: Laptop, hosts_lines: list[str]) -> None:
     d = cfg.laptop_dir(laptop)
     for sub in PRIVATE_DIRS.values():
         (d / sub).mkdir(parents=True, exist_ok=True)
-    for target, sub in seeded_dirs().items():
-        shutil.copytree(target, d / sub, symlinks=True)
     (d / "tmp").chmod(0o1777)
     (d / "log" / "apt").mkdir(exist_ok=True)  # apt-get (say, from Ansible) logs there
     (d / "hosts").write_text("127.0.0.1 localhost\n" + "\n".join(hosts_lines) + "\n")
@@ -82,7 +76,7 @@ def create_cpu_cgroup(cfg: LabConfig, laptop: Laptop) -> None:
 def start_holder(cfg: LabConfig, laptop: Laptop) -> int:
     """Start the process owning the laptop's mount namespace; returns its pid once the mounts are in place."""
     d = cfg.laptop_dir(laptop)
-    binds = [(d / sub, target) for target, sub in {**PRIVATE_DIRS, **seeded_dirs(), **PRIVATE_FILES}.items()]
+    binds = [(d / sub, target) for target, sub in {**PRIVATE_DIRS, **PRIVATE_FILES}.items()]
     script = "\n".join(
         [
             "set -e",
@@ -112,6 +106,17 @@ def start_holder(cfg: LabConfig, laptop: Laptop) -> int:
         log_text = (d / "holder.log").read_text().strip()
         raise CommandError(f"{laptop.name}: namespace holder failed: {log_text}")
     return proc.pid
+
+
+def bind_private_copy(holder_pid: int, cfg: LabConfig, laptop: Laptop, target: str) -> None:
+    """From now on the laptop has its own copy of the machine's directory `target` (idempotent)."""
+    mounted = [line.split()[4] for line in Path(f"/proc/{holder_pid}/mountinfo").read_text().splitlines()]
+    if target in mounted:
+        return
+    copy = cfg.laptop_dir(laptop) / "copied" / target.lstrip("/")
+    if not copy.exists():
+        shutil.copytree(target, copy, symlinks=True)
+    run([*nsenter(holder_pid), "mount", "--bind", str(copy), target])
 
 
 def start_sshd(holder_pid: int, cfg: LabConfig, laptop: Laptop) -> None:

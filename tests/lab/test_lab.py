@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import socket
 import subprocess
 import tarfile
@@ -78,6 +79,27 @@ def test_each_laptop_has_its_own_docker_engine_and_paths(lab):
         assert not Path(f"/var/lib/hetero-cluster/{marker}").exists()
     finally:
         lab.run(first, f"rm -f /var/lib/hetero-cluster/{marker} /tmp/{marker}")
+
+
+def test_a_directory_made_private_is_each_laptops_own(lab):
+    shared = REPO / "build" / f"private-probe-{uuid.uuid4().hex[:8]}"
+    shared.mkdir(parents=True)
+    (shared / "from-the-machine").write_text("seed\n")
+    first, second = lab.laptops[:2]
+    try:
+        lab.make_private(str(shared))
+        lab.make_private(str(shared))  # idempotent
+        lab.run(first, f"touch {shared}/written-by-{first.name}", check=True)
+        listing = {x.name: lab.run(x, f"ls {shared}", check=True).stdout.split() for x in (first, second)}
+        assert listing == {
+            first.name: ["from-the-machine", f"written-by-{first.name}"],
+            second.name: ["from-the-machine"],
+        }
+        assert sorted(p.name for p in shared.iterdir()) == ["from-the-machine"]
+    finally:
+        for lap in lab.laptops:
+            lab.run(lap, f"umount {shared}")
+        shutil.rmtree(shared)
 
 
 def test_an_image_loaded_in_one_laptop_is_absent_in_another(lab):
