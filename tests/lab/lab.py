@@ -106,7 +106,7 @@ class Lab:
             found.append(f"namespace {self.cfg.outsider} missing")
         for lap in self.laptops:
             pid = self._holders[lap.name]
-            if not Path(f"/proc/{pid}").exists():
+            if not laptop.holder_alive(pid, lap):
                 found.append(f"{lap.name}: namespace holder {pid} gone")
                 continue
             if not laptop.docker_responds(laptop.docker_socket(self.cfg, lap)):

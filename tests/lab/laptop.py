@@ -5,6 +5,7 @@ are real and separate per laptop."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -106,6 +107,14 @@ def start_holder(cfg: LabConfig, laptop: Laptop) -> int:
         log_text = (d / "holder.log").read_text().strip()
         raise CommandError(f"{laptop.name}: namespace holder failed: {log_text}")
     return proc.pid
+
+
+def holder_alive(pid: int, laptop: Laptop) -> bool:
+    """True while `pid` lives in the laptop's network namespace (not a dead one, nor a recycled pid)."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{laptop.name}").st_ino
+    except OSError:
+        return False
 
 
 def bind_private_copy(holder_pid: int, cfg: LabConfig, laptop: Laptop, target: str) -> None:
