@@ -1,0 +1,477 @@
+"""The user's inventory and training settings: load, validate as you type, save keeping comments and order.
+
+The inventory file holds the hosts (all.children.cluster.hosts, see inventory/hosts.yml); the training
+settings live in group_vars/all.yml beside it. Both are read and written with ruamel.yaml's round-trip
+mode, so the user's comments, key order and quoting survive an edit.
+Nothing is written while anything fails validation.
+
+Form fields are plain strings as typed ("" means unset); validation returns {field: one-line message naming
+the field and the fix}, empty when all is well.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import ipaddress
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+from hetero_train.cli import BACKENDS, DATASETS, MODELS, POLICIES
+
+from . import REPO_ROOT
+
+HOST_FIELDS = ("name", "ansible_host", "ansible_user", "ansible_port", "hetero_ranks", "hetero_rank")
+SETTINGS_FIELDS = (
+    "hetero_model",
+    "hetero_dataset",
+    "hetero_data_dir",
+    "hetero_epochs",
+    "hetero_max_steps",
+    "hetero_global_batch_size",
+    "hetero_batch_size",
+    "hetero_balance_policy",
+    "hetero_backend",
+    "hetero_experiment_name",
+    "hetero_master_port",
+    "hetero_save_every",
+    "hetero_seed",
+)
+CHOICES = {
+    "hetero_model": MODELS,
+    "hetero_dataset": DATASETS,
+    "hetero_balance_policy": POLICIES,
+    "hetero_backend": BACKENDS,
+}
+# (minimum, nullable) of every whole-number field
+NUMBERS = {
+    "ansible_port": (1, True),
+    "hetero_ranks": (1, True),
+    "hetero_rank": (0, True),
+    "hetero_epochs": (1, False),
+    "hetero_max_steps": (0, True),
+    "hetero_global_batch_size": (1, False),
+    "hetero_batch_size": (1, True),
+    "hetero_master_port": (1, False),
+    "hetero_save_every": (0, False),
+    "hetero_seed": (0, False),
+}
+PORT_FIELDS = ("ansible_port", "hetero_master_port")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+_INVENTORY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_EXPERIMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_USER = re.compile(r"^[a-z_][a-z0-9_.-]*\$?$", re.IGNORECASE)
+
+
+class InventoryInvalid(ValueError):
+    """save() refused: `errors` maps each bad field to its message; no file was touched."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = dict(errors)
+        super().__init__("; ".join(self.errors.values()))
+
+
+@dataclass
+class HostEntry:
+    """One machine of the cluster group, as written in the inventory."""
+
+    name: str
+    address: str  # ansible_host, or the name when unset
+    ranks: int | None = None  # hetero_ranks (None: derived from the GPU count)
+    rank: int | None = None  # hetero_rank, an explicit first rank
+    vars: dict = field(default_factory=dict)  # every other host variable (ansible_user, ansible_port, ...)
+
+    @property
+    def local(self) -> bool:
+        return self.vars.get("ansible_connection") == "local"
+
+    def fields(self) -> dict[str, str]:
+        """The form's fields as strings ("" for unset)."""
+        values = {
+            "name": self.name,
+            "ansible_host": self.address if self.address != self.name else "",
+            "ansible_user": self.vars.get("ansible_user", ""),
+            "ansible_port": self.vars.get("ansible_port", ""),
+            "hetero_ranks": self.ranks,
+            "hetero_rank": self.rank,
+        }
+        return {key: "" if value is None else str(value) for key, value in values.items()}
+
+
+def default_inventory_path(repo_root: Path = REPO_ROOT) -> Path:
+    """inventory/hosts.yml, or inventory/local.yml (this machine alone) when hosts.yml is absent."""
+    hosts = Path(repo_root) / "inventory" / "hosts.yml"
+    return hosts if hosts.exists() else Path(repo_root) / "inventory" / "local.yml"
+
+
+def _load_rank_plan_module():
+    """roles/hardware/filter_plugins/rank_plan.py: the one rank-plan implementation, shared with Ansible."""
+    name = "hetero_rank_plan_filter"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, REPO_ROOT / "roles" / "hardware" / "filter_plugins" / "rank_plan.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+# --- single-field checks ---------------------------------------------------------------------------------
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _whole(field_name: str, value: object) -> str | None:
+    """A message when `value` is not an acceptable whole number for `field_name`, else None."""
+    minimum, nullable = NUMBERS[field_name]
+    text = _text(value)
+    if text in ("", "null", "~"):
+        return None if nullable else f"{field_name}: required, a whole number >= {minimum}"
+    if isinstance(value, bool) or not text.lstrip("-").isdigit() or int(text) < minimum:
+        return f"{field_name}: must be a whole number >= {minimum} (got {text!r})"
+    if field_name in PORT_FIELDS and int(text) > 65535:
+        return f"{field_name}: a port is 1-65535 (got {text})"
+    return None
+
+
+def _coerce(field_name: str, value: object) -> object:
+    """The YAML value for a typed field: ints for numbers, None for blanks."""
+    text = _text(value)
+    if text in ("", "null", "~"):
+        return None
+    if field_name in NUMBERS and text.lstrip("-").isdigit():
+        return int(text)
+    return text
+
+
+def valid_address(text: str) -> bool:
+    """An IPv4/IPv6 address or a DNS host name."""
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME.match(text)) and not re.fullmatch(r"[0-9.]+", text)
+
+
+def validate_settings(fields: Mapping[str, object]) -> dict[str, str]:
+    """Check the training settings given (any subset of SETTINGS_FIELDS); {field: message}."""
+    errors: dict[str, str] = {}
+    for name, value in fields.items():
+        text = _text(value)
+        if name in CHOICES:
+            if text not in CHOICES[name]:
+                errors[name] = f"{name}: choose one of {', '.join(CHOICES[name])} (got {text!r})"
+        elif name in NUMBERS:
+            message = _whole(name, value)
+            if message:
+                errors[name] = message
+        elif name == "hetero_data_dir":
+            if not text.startswith("/"):
+                errors[name] = (
+                    f"hetero_data_dir: an absolute path on every host, e.g. /var/lib/hetero-cluster/data "
+                    f"(got {text!r})"
+                )
+        elif name == "hetero_experiment_name" and not _EXPERIMENT.match(text):
+            errors[name] = (
+                f"hetero_experiment_name: letters, digits, '.', '_' and '-' only, no '/' (got {text!r})"
+            )
+    return errors
+
+
+# --- the inventory --------------------------------------------------------------------------------------
+
+
+class Inventory:
+    """An inventory file and its group_vars/all.yml, edited in memory, saved only when valid."""
+
+    def __init__(
+        self, path: Path, doc, text: str, settings_path: Path, settings_doc, settings_text: str | None
+    ):
+        self.path = Path(path)
+        self.settings_path = settings_path
+        self._doc = doc
+        self._text = text
+        self._settings_doc = settings_doc
+        self._settings_text = settings_text
+
+    # loading and saving ---------------------------------------------------------------------------------
+    @staticmethod
+    def _yaml() -> YAML:
+        yaml = YAML()  # round-trip: comments, order and quotes survive
+        yaml.preserve_quotes = True
+        yaml.indent(mapping=2, sequence=4, offset=2)
+        yaml.width = 4096  # never re-wrap the user's long lines
+        return yaml
+
+    @classmethod
+    def load(cls, path: Path | str) -> Inventory:
+        """Read the inventory at `path` and group_vars/all.yml beside it (absent: no settings yet)."""
+        path = Path(path)
+        yaml = cls._yaml()
+        text = path.read_text()
+        doc = yaml.load(text) or CommentedMap()
+        settings_path = path.parent / "group_vars" / "all.yml"
+        settings_text = settings_path.read_text() if settings_path.exists() else None
+        settings_doc = (yaml.load(settings_text) if settings_text else None) or CommentedMap()
+        return cls(path, doc, text, settings_path, settings_doc, settings_text)
+
+    def _dump(self, doc, original: str | None) -> str:
+        yaml = self._yaml()
+        yaml.explicit_start = bool(original and original.lstrip().startswith("---"))
+        out = io.StringIO()
+        yaml.dump(doc, out)
+        return out.getvalue()
+
+    @property
+    def dirty(self) -> bool:
+        """True when memory differs from the files."""
+        return (
+            self._dump(self._doc, self._text) != self._text
+            or (self._settings_text is not None or len(self._settings_doc) > 0)
+            and self._dump(self._settings_doc, self._settings_text) != (self._settings_text or "")
+        )
+
+    def save(self) -> list[Path]:
+        """Write the files that changed (atomically); raise InventoryInvalid and write nothing on any error.
+
+        Returns the paths written."""
+        errors = self.errors()
+        if errors:
+            raise InventoryInvalid(errors)
+        written = []
+        hosts_text = self._dump(self._doc, self._text)
+        if hosts_text != self._text:
+            _atomic_write(self.path, hosts_text)
+            self._text = hosts_text
+            written.append(self.path)
+        if self._settings_text is not None or len(self._settings_doc) > 0:
+            settings_text = self._dump(self._settings_doc, self._settings_text or "---\n")
+            if settings_text != self._settings_text:
+                _atomic_write(self.settings_path, settings_text)
+                self._settings_text = settings_text
+                written.append(self.settings_path)
+        return written
+
+    # reading ------------------------------------------------------------------------------------------
+    def _cluster(self, create: bool = False) -> CommentedMap | None:
+        node = self._doc
+        for key in ("all", "children", "cluster", "hosts"):
+            if not isinstance(node, dict) or node.get(key) is None:
+                if not create:
+                    return None
+                node[key] = CommentedMap()
+            node = node[key]
+        return node
+
+    @property
+    def hosts(self) -> list[HostEntry]:
+        """The cluster group's hosts in file order."""
+        cluster = self._cluster() or {}
+        return [self._entry(name, hv) for name, hv in cluster.items()]
+
+    def host(self, name: str) -> HostEntry:
+        cluster = self._cluster() or {}
+        if name not in cluster:
+            raise KeyError(name)
+        return self._entry(name, cluster[name])
+
+    @staticmethod
+    def _entry(name: str, hv) -> HostEntry:
+        hv = dict(hv or {})
+        address = str(hv.pop("ansible_host", None) or name)
+        return HostEntry(
+            name=str(name),
+            address=address,
+            ranks=_int_or_none(hv.pop("hetero_ranks", None)),
+            rank=_int_or_none(hv.pop("hetero_rank", None)),
+            vars=hv,
+        )
+
+    def host_vars(self, name: str) -> dict:
+        """The host's variables merged as Ansible would from this file: all.vars < cluster vars < host."""
+        merged: dict = {}
+        root = self._doc.get("all") or {}
+        merged.update(root.get("vars") or {})
+        cluster = (root.get("children") or {}).get("cluster") or {}
+        merged.update(cluster.get("vars") or {})
+        hv = (cluster.get("hosts") or {}).get(name)
+        if hv is None and name not in (cluster.get("hosts") or {}):
+            raise KeyError(name)
+        merged.update(hv or {})
+        merged.setdefault("ansible_host", name)
+        return dict(merged)
+
+    @property
+    def settings(self) -> dict:
+        """The training settings from group_vars/all.yml (only the keys it sets)."""
+        return {key: self._settings_doc[key] for key in SETTINGS_FIELDS if key in self._settings_doc}
+
+    # validation ---------------------------------------------------------------------------------------
+    def validate_host(self, fields: Mapping[str, object], original: str | None = None) -> dict[str, str]:
+        """Check a host form against the other hosts; `original` is the name being edited (None: new).
+
+        Keys of the result are HOST_FIELDS names."""
+        errors: dict[str, str] = {}
+        others = [h for h in self.hosts if h.name != original]
+        name = _text(fields.get("name", original or ""))
+        if not name:
+            errors["name"] = "name: required, the host's inventory name (e.g. laptop)"
+        elif not _INVENTORY_NAME.match(name):
+            errors["name"] = f"name: letters, digits, '_', '.' and '-' only (got {name!r})"
+        elif any(h.name == name for h in others):
+            errors["name"] = f"name: another host is already called {name}; pick another name"
+        address = _text(fields.get("ansible_host", "")) or name
+        if "ansible_host" in fields or original is None:
+            if not valid_address(address):
+                errors["ansible_host"] = f"ansible_host: {address!r} is not an IP address or host name"
+            else:
+                clash = next((h.name for h in others if h.address.lower() == address.lower()), None)
+                if clash:
+                    errors["ansible_host"] = (
+                        f"ansible_host: {clash} already has address {address}; list each machine once "
+                        f"(give {clash} hetero_ranks: N to run several ranks there)"
+                    )
+        user = _text(fields.get("ansible_user", ""))
+        if user and not _USER.match(user):
+            errors["ansible_user"] = f"ansible_user: {user!r} is not a user name"
+        for key in ("ansible_port", "hetero_ranks", "hetero_rank"):
+            if key in fields:
+                message = _whole(key, fields[key])
+                if message:
+                    errors[key] = message
+        rank = _coerce("hetero_rank", fields.get("hetero_rank"))
+        if "hetero_rank" not in errors and rank is not None:
+            clash = next((h.name for h in others if h.rank == rank), None)
+            if clash:
+                errors["hetero_rank"] = (
+                    f"hetero_rank: {clash} already starts at rank {rank}; pick another or leave it empty"
+                )
+        return errors
+
+    def errors(self) -> dict[str, str]:
+        """Everything wrong with the inventory as it stands in memory: "<host>.<field>", settings fields,
+        and "plan" for what only the whole cluster shows (rank gaps or overlaps)."""
+        errors: dict[str, str] = {}
+        for entry in self.hosts:
+            for key, message in self.validate_host(entry.fields(), original=entry.name).items():
+                errors[f"{entry.name}.{key}"] = message
+        errors.update(validate_settings(self.settings))
+        if not errors:
+            plan = self.rank_plan()
+            if "error" in plan:
+                errors["plan"] = plan["error"]
+        return errors
+
+    def rank_plan(self, gpu_counts: Mapping[str, int] | None = None) -> dict:
+        """The project's rank plan (roles/hardware/filter_plugins) for these hosts, or {"error": line}.
+
+        GPU counts come from the last gathered facts; a host without facts counts as a CPU host."""
+        module = _load_rank_plan_module()
+        counts = gpu_counts or {}
+        specs = [
+            module.HostSpec(
+                name=h.name,
+                address=h.address,
+                gpu_count=int(counts.get(h.name) or 0),
+                ranks=h.ranks,
+                first_rank=h.rank,
+            )
+            for h in self.hosts
+        ]
+        try:
+            return module.plan_ranks(specs)
+        except module.RankPlanError as err:
+            return {"error": str(err)}
+
+    # editing ------------------------------------------------------------------------------------------
+    def add_host(self, fields: Mapping[str, object]) -> dict[str, str]:
+        """Append a host; returns the errors and changes nothing when there are any."""
+        errors = self.validate_host(fields, original=None)
+        if errors:
+            return errors
+        name = _text(fields["name"])
+        cluster = self._cluster(create=True)
+        cluster[name] = CommentedMap()
+        self._apply(cluster[name], fields)
+        return {}
+
+    def update_host(self, name: str, fields: Mapping[str, object]) -> dict[str, str]:
+        """Change a host's fields (a new "name" renames it in place); errors change nothing."""
+        cluster = self._cluster()
+        if cluster is None or name not in cluster:
+            return {"name": f"name: no host {name} in {self.path}"}
+        errors = self.validate_host(fields, original=name)
+        if errors:
+            return errors
+        new_name = _text(fields.get("name", name)) or name
+        if cluster[name] is None:
+            cluster[name] = CommentedMap()
+        if new_name != name:
+            position = list(cluster).index(name)
+            value = cluster.pop(name)
+            cluster.insert(position, new_name, value)
+        self._apply(cluster[new_name], fields)
+        return {}
+
+    def remove_host(self, name: str) -> None:
+        cluster = self._cluster()
+        if cluster is None or name not in cluster:
+            raise KeyError(name)
+        del cluster[name]
+
+    def update_settings(self, fields: Mapping[str, object]) -> dict[str, str]:
+        """Change training settings; errors change nothing. New keys go to the end of all.yml."""
+        unknown = [key for key in fields if key not in SETTINGS_FIELDS]
+        errors = {key: f"{key}: not a training setting ({', '.join(SETTINGS_FIELDS)})" for key in unknown}
+        errors.update(validate_settings(fields))
+        if errors:
+            return errors
+        for key, value in fields.items():
+            coerced = _coerce(key, value)
+            if self._settings_doc.get(key) != coerced or key not in self._settings_doc:
+                self._settings_doc[key] = coerced
+        return {}
+
+    @staticmethod
+    def _apply(hv: CommentedMap, fields: Mapping[str, object]) -> None:
+        for key in HOST_FIELDS[1:]:
+            if key not in fields:
+                continue
+            value = _coerce(key, fields[key])
+            if value is None:
+                hv.pop(key, None)
+            elif hv.get(key) != value:
+                hv[key] = value
+
+
+def _int_or_none(value: object) -> int | None:
+    text = _text(value)
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Replace the file's content in one rename (a symlink's target is replaced, the link kept)."""
+    target = Path(os.path.realpath(path))
+    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,290 @@
+"""Rank container logs: tail `docker logs -f --timestamps hetero-rank-<N>` on its host, merged and bounded.
+
+A host is reached the way Ansible reaches it (inventory ssh vars: ansible_host, ansible_user, ansible_port,
+ansible_ssh_private_key_file, ansible_ssh_common_args), with host-key checking left on; a host with
+`ansible_connection: local` runs docker right here. A stream reconnects by itself, with backoff, when the
+container restarts or the connection drops, and resumes from the last timestamp it saw (no duplicates).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+CONTAINER_PREFIX = "hetero-rank-"
+# docker logs --timestamps: "2026-11-21T21:40:00.123456789Z <text>" (RFC3339Nano, trailing zeros trimmed)
+_STAMPED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) ?(.*)$")
+
+
+def container_name(rank: int) -> str:
+    return f"{CONTAINER_PREFIX}{rank}"
+
+
+@dataclass(frozen=True)
+class LogLine:
+    rank: int
+    ts: str  # docker's timestamp, RFC3339Nano UTC
+    text: str
+    host: str = ""
+
+
+@dataclass(frozen=True)
+class HostConnection:
+    """How to run a command on an inventory host (the same access Ansible uses)."""
+
+    name: str
+    address: str
+    user: str | None = None
+    port: int | None = None
+    key_file: str | None = None
+    ssh_common_args: str = ""
+    local: bool = False
+
+    @classmethod
+    def from_vars(cls, name: str, hostvars: Mapping) -> HostConnection:
+        """From merged host variables (Inventory.host_vars(name))."""
+        port = hostvars.get("ansible_port") or hostvars.get("ansible_ssh_port")
+        return cls(
+            name=name,
+            address=str(hostvars.get("ansible_host") or name),
+            user=hostvars.get("ansible_user") or hostvars.get("ansible_ssh_user"),
+            port=int(port) if port else None,
+            key_file=hostvars.get("ansible_ssh_private_key_file") or hostvars.get("ansible_private_key_file"),
+            ssh_common_args=str(hostvars.get("ansible_ssh_common_args") or ""),
+            local=hostvars.get("ansible_connection") == "local",
+        )
+
+    def argv(self, command: list[str]) -> list[str]:
+        """The local argv that runs `command` on this host."""
+        if self.local:
+            return list(command)
+        ssh = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+        # A dead link (laptop asleep, cable out) ends the stream within ~15 s instead of hanging forever.
+        ssh += ["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
+        if self.port:
+            ssh += ["-p", str(self.port)]
+        if self.key_file:
+            ssh += ["-i", str(self.key_file)]
+        ssh += shlex.split(self.ssh_common_args)
+        ssh.append(f"{self.user}@{self.address}" if self.user else self.address)
+        ssh.append(shlex.join(command))
+        return ssh
+
+    def run(self, command: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
+        return subprocess.run(self.argv(command), capture_output=True, text=True, timeout=timeout)
+
+
+def _ts_key(ts: str) -> tuple[str, str]:
+    """Sortable form of a docker timestamp (its fraction has trailing zeros trimmed)."""
+    whole, _, fraction = ts.rstrip("Z").partition(".")
+    return whole, fraction.ljust(9, "0")
+
+
+class LogStream:
+    """Follows one rank container's log in a thread; lines go to `on_line`, state changes to `on_state`.
+
+    States: "connecting", "streaming", "waiting" (stream ended; retrying after a backoff), "stopped".
+    The text of `on_state`'s second argument says why (e.g. docker's "No such container")."""
+
+    def __init__(
+        self,
+        conn: HostConnection,
+        rank: int,
+        on_line: Callable[[LogLine], None],
+        *,
+        container: str | None = None,
+        on_state: Callable[[str, str], None] | None = None,
+        tail: int = 500,
+        backoff: tuple[float, float] = (0.5, 10.0),
+    ):
+        self.conn = conn
+        self.rank = rank
+        self.container = container or container_name(rank)
+        self.on_line = on_line
+        self.on_state = on_state
+        self.tail = tail
+        self.backoff = backoff
+        self.state = "stopped"
+        self.connects = 0  # how many times docker logs was started
+        self.last_ts: str | None = None
+        self._stop = threading.Event()
+        self._proc: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LogStream:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=f"log-{self.container}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5) -> None:
+        self._stop.set()
+        proc = self._proc
+        if proc and proc.poll() is None:
+            proc.terminate()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _set_state(self, state: str, why: str = "") -> None:
+        self.state = state
+        if self.on_state:
+            self.on_state(state, why)
+
+    def _command(self) -> list[str]:
+        command = ["docker", "logs", "--follow", "--timestamps"]
+        # After a reconnect, resume where we were (lines at that very instant are filtered out below).
+        command += ["--since", self.last_ts] if self.last_ts else ["--tail", str(self.tail)]
+        return [*command, self.container]
+
+    def _loop(self) -> None:
+        delay = self.backoff[0]
+        while not self._stop.is_set():
+            self._set_state("connecting")
+            got_lines, why = self._follow_once()
+            if self._stop.is_set():
+                break
+            delay = self.backoff[0] if got_lines else min(delay * 2, self.backoff[1])
+            self._set_state("waiting", why)
+            self._stop.wait(delay)
+        self._set_state("stopped")
+
+    def _follow_once(self) -> tuple[bool, str]:
+        """Run docker logs until it ends; (did it deliver any line, the last non-log message)."""
+        got, why = False, "stream ended"
+        try:
+            self._proc = subprocess.Popen(
+                self.conn.argv(self._command()),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,  # the trainer's progress goes to stderr: keep both, in order
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                bufsize=1,
+            )
+        except OSError as err:
+            return False, str(err)
+        self.connects += 1
+        streaming = False
+        last_key = _ts_key(self.last_ts) if self.last_ts else None
+        for raw in self._proc.stdout:
+            match = _STAMPED.match(raw.rstrip("\n"))
+            if not match:  # docker's or ssh's own message, not a log line
+                why = raw.strip() or why
+                continue
+            ts, text = match.groups()
+            key = _ts_key(ts)
+            if last_key is not None and key <= last_key:
+                continue  # already delivered before the reconnect
+            if not streaming:
+                streaming = True
+                self._set_state("streaming")
+            last_key, self.last_ts, got = key, ts, True
+            self.on_line(LogLine(self.rank, ts, text, self.conn.name))
+        self._proc.wait()
+        return got, why
+
+
+class LogBuffer:
+    """The merged log of all ranks, in arrival order, bounded to `maxlen` lines (oldest dropped).
+
+    Thread-safe: streams append from their threads, the UI reads. `appended` counts every line ever added,
+    so a view that remembers the count it showed knows how many are new ("+N new lines")."""
+
+    def __init__(self, maxlen: int = 20_000):
+        self._lines: deque[LogLine] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+        self.appended = 0
+
+    def append(self, line: LogLine) -> None:
+        with self._lock:
+            self._lines.append(line)
+            self.appended += 1
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    @property
+    def ranks(self) -> list[int]:
+        with self._lock:
+            return sorted({line.rank for line in self._lines})
+
+    def lines(
+        self, ranks: Iterable[int] | None = None, pattern: str | re.Pattern | None = None
+    ) -> list[LogLine]:
+        """The kept lines of `ranks` (all when None) whose text matches `pattern` (a regex; None: all)."""
+        wanted = set(ranks) if ranks is not None else None
+        regex = compile_filter(pattern) if isinstance(pattern, str) else pattern
+        with self._lock:
+            snapshot = list(self._lines)
+        return [
+            line
+            for line in snapshot
+            if (wanted is None or line.rank in wanted) and (regex is None or regex.search(line.text))
+        ]
+
+    def new_since(self, seen: int) -> int:
+        """How many lines arrived after the view had seen `seen` (a past value of `appended`)."""
+        return self.appended - seen
+
+    def save(self, path: Path, ranks: Iterable[int] | None = None, pattern: str | None = None) -> int:
+        """Write the (filtered) lines as "<ts> rank <r> <text>"; returns how many."""
+        chosen = self.lines(ranks, pattern)
+        Path(path).write_text("".join(f"{line.ts} rank {line.rank} {line.text}\n" for line in chosen))
+        return len(chosen)
+
+
+def compile_filter(pattern: str | None) -> re.Pattern | None:
+    """The user's filter as a regex; raises ValueError with one line when it is not a valid one."""
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f"filter: not a valid regular expression ({err})") from None
+
+
+@dataclass(frozen=True)
+class RankPlace:
+    rank: int
+    host: str
+    container: str
+
+
+def rank_containers(inventory, facts: Mapping[str, Mapping] | None = None) -> dict[int, RankPlace]:
+    """Which rank runs where. From launch/preflight facts ({host: {"hetero_host_ranks": [...]}}) when given,
+    else by asking each host's Docker for its hetero-rank-<N> containers (hosts that do not answer are left
+    out)."""
+    places: dict[int, RankPlace] = {}
+    if facts:
+        for host, host_facts in facts.items():
+            for entry in host_facts.get("hetero_host_ranks") or []:
+                rank = int(entry["rank"])
+                places[rank] = RankPlace(rank, host, container_name(rank))
+        return dict(sorted(places.items()))
+
+    def probe(name: str) -> list[RankPlace]:
+        conn = HostConnection.from_vars(name, inventory.host_vars(name))
+        command = ["docker", "ps", "--all", "--filter", f"name={CONTAINER_PREFIX}", "--format", "{{.Names}}"]
+        try:
+            done = conn.run(command, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return []
+        found = []
+        for container in done.stdout.split() if done.returncode == 0 else []:
+            if re.fullmatch(rf"{CONTAINER_PREFIX}\d+", container):
+                found.append(RankPlace(int(container[len(CONTAINER_PREFIX) :]), name, container))
+        return found
+
+    names = [host.name for host in inventory.hosts]
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
+        for found in pool.map(probe, names):
+            for place in found:
+                places[place.rank] = place
+    return dict(sorted(places.items()))

@@ -1,0 +1,159 @@
+"""Run one of the project's playbooks with ansible-runner in a background thread.
+
+Every run is kept under <repo>/artifacts/<ident>/ (ansible-runner's artifacts: stdout, job_events/, status,
+rc, command) plus hetero_tui.json (which playbook, inventory, when), so past runs can be reopened.
+The app passes `on_event`; it is called from the runner's thread with events.py dataclasses, in order,
+ending with exactly one RunFinished. Secrets: a become password goes to ansible through ansible-runner's
+prompt answering (kept in memory, never in the artifacts' command line or env), and results are redacted.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import REPO_ROOT
+from .events import RunEvent, RunFinished, stats_of, translate
+from .rungrid import RunGrid
+
+# The TUI's actions and the playbook each runs ("up" is the whole pipeline, site.yml).
+PLAYBOOKS = {
+    "preflight": "playbooks/preflight.yml",
+    "provision": "playbooks/provision.yml",
+    "distribute": "playbooks/distribute.yml",
+    "launch": "playbooks/launch.yml",
+    "stop": "playbooks/stop.yml",
+    "status": "playbooks/status.yml",
+    "collect": "playbooks/collect.yml",
+    "up": "site.yml",
+    "site": "site.yml",
+}
+META_FILE = "hetero_tui.json"
+BECOME_PROMPT = r"^BECOME password.*:\s*$"
+
+
+def artifacts_dir(repo_root: Path = REPO_ROOT) -> Path:
+    return Path(repo_root) / "artifacts"
+
+
+class PlaybookRun:
+    """One playbook run. `start()` returns at once; events arrive through `on_event` (runner thread).
+
+    `playbook` is an action name from PLAYBOOKS or a path to a playbook file."""
+
+    def __init__(
+        self,
+        playbook: str | Path,
+        inventory: Path | str,
+        on_event: Callable[[RunEvent], None] | None = None,
+        *,
+        repo_root: Path = REPO_ROOT,
+        extravars: Mapping | None = None,
+        limit: str | None = None,
+        become_password: str | None = None,
+        artifacts: Path | None = None,
+    ):
+        self.repo_root = Path(repo_root)
+        name = str(playbook)
+        self.action = name if name in PLAYBOOKS else Path(name).stem
+        self.playbook = (self.repo_root / PLAYBOOKS[name]) if name in PLAYBOOKS else Path(name).resolve()
+        self.inventory = Path(inventory).resolve()
+        self.on_event = on_event
+        self.extravars = dict(extravars or {})
+        self.limit = limit
+        self._become_password = become_password
+        self.artifacts = Path(artifacts) if artifacts else artifacts_dir(self.repo_root)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+        self.ident = f"{stamp}-{self.action}"
+        self.grid = RunGrid()
+        self._cancel = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.finished: RunFinished | None = None
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.artifacts / self.ident
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and not self._done.is_set()
+
+    def start(self) -> PlaybookRun:
+        self._thread = threading.Thread(target=self._run, name=f"playbook-{self.ident}", daemon=True)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask ansible-runner to stop the run (it ends ansible-playbook); RunFinished says "canceled"."""
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> RunFinished | None:
+        self._done.wait(timeout)
+        return self.finished
+
+    # the runner thread ---------------------------------------------------------------------------------
+    def _deliver(self, event: RunEvent) -> None:
+        self.grid.apply(event)
+        if self.on_event:
+            self.on_event(event)
+
+    def _handle(self, raw: dict) -> bool:
+        for event in translate(raw):
+            self._deliver(event)
+        return True  # keep the event in the artifacts
+
+    def _run(self) -> None:
+        import ansible_runner  # imported here: a second or so, paid by the worker, not the UI
+
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "action": self.action,
+            "playbook": str(self.playbook),
+            "inventory": str(self.inventory),
+            "limit": self.limit,
+            "started": time.time(),
+        }
+        runner = None
+        try:
+            runner = ansible_runner.run(
+                private_data_dir=str(self.artifacts / ".runner"),
+                project_dir=str(self.repo_root),  # ansible-playbook's working directory
+                artifact_dir=str(self.artifacts),
+                ident=self.ident,
+                playbook=str(self.playbook),
+                inventory=str(self.inventory),
+                limit=self.limit,
+                extravars=self.extravars or None,
+                cmdline="--ask-become-pass" if self._become_password else None,
+                passwords={BECOME_PROMPT: self._become_password} if self._become_password else None,
+                envvars={"ANSIBLE_CONFIG": str(self.repo_root / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
+                event_handler=self._handle,
+                cancel_callback=self._cancel.is_set,
+                quiet=True,
+                json_mode=False,
+            )
+            status, rc = runner.status, runner.rc
+        except Exception as err:  # a broken setup must end the run visibly, not kill the thread silently
+            status, rc = "error", None
+            meta["error"] = f"{type(err).__name__}: {err}"
+        stats = _stats_from_runner(runner) if runner is not None else {}
+        meta.update(status=status, rc=rc, finished=time.time())
+        if self.artifact_dir.exists():
+            (self.artifact_dir / META_FILE).write_text(json.dumps(meta, indent=1))
+        self.finished = RunFinished(status=status, rc=rc, stats=stats)
+        try:
+            self._deliver(self.finished)
+        finally:
+            self._done.set()
+
+
+def _stats_from_runner(runner) -> dict:
+    for event in reversed(list(runner.events)):
+        if event.get("event") == "playbook_on_stats":
+            return stats_of(event)
+    return {}
