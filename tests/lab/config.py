@@ -22,6 +22,9 @@ PRIVATE_DIRS = {
     "/var/log": "log",
 }
 PRIVATE_FILES = {"/etc/hosts": "hosts"}
+# What a laptop's own processes read (sshd's config and keys, private copies) lives in its private /run,
+# so they find it whatever the checkout's path (even under /tmp, which the laptop replaces).
+LAPTOP_SIDE = "/run/hetero-lab"
 # Made private when the machine has them at lab-up, each laptop starting from a copy of the machine's:
 # a firewall's stored rules, so every laptop keeps its own. Later: Lab.make_private(path).
 COPIED_DIRS = ("/etc/ufw",)
@@ -56,10 +59,6 @@ class LabConfig:
     def __post_init__(self):
         if not 1 <= self.n <= 80:
             raise ValueError(f"number of laptops n={self.n} must be between 1 and 80")
-        # Laptops reach their sshd config and keys through the shared filesystem: not under a private path.
-        hidden = [p for p in PRIVATE_DIRS if self.state_dir.resolve().is_relative_to(Path(p).resolve())]
-        if hidden:
-            raise ValueError(f"state_dir {self.state_dir} lies under {hidden[0]}, which each laptop replaces")
         if any(c <= 0 for c in self.cpus) or not self.cpus:
             raise ValueError(f"cpus={self.cpus}: every CPU quota must be a positive number, e.g. 1.0,0.6,0.4")
 
@@ -105,6 +104,10 @@ class LabConfig:
 
     def laptop_dir(self, laptop: Laptop) -> Path:
         return self.state_dir / laptop.name
+
+    def laptop_side(self, laptop: Laptop) -> Path:
+        """LAPTOP_SIDE as seen from the controller."""
+        return self.laptop_dir(laptop) / "run" / Path(LAPTOP_SIDE).relative_to("/run")
 
 
 def parse_cpus(text: str) -> tuple[float, ...]:

@@ -15,12 +15,12 @@ def keygen(path, comment: str) -> str:
 
 def create_keys(cfg: LabConfig, laptops: list[Laptop]) -> None:
     public = keygen(cfg.key, "hetero-lab-controller")
-    auth = cfg.state_dir / "authorized_keys"
-    auth.write_text(public + "\n")
-    auth.chmod(0o600)
     lines = []
     for laptop in laptops:
-        host_key = keygen(cfg.laptop_dir(laptop) / "ssh_host_ed25519_key", laptop.name)
+        auth = cfg.laptop_side(laptop) / "authorized_keys"
+        auth.write_text(public + "\n")
+        auth.chmod(0o600)
+        host_key = keygen(cfg.laptop_side(laptop) / "ssh_host_ed25519_key", laptop.name)
         key_type, key = host_key.split()[:2]
         lines.append(f"{laptop.name},{laptop.address} {key_type} {key}")
     cfg.known_hosts.write_text("\n".join(lines) + "\n")

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .config import PRIVATE_DIRS, PRIVATE_FILES, LabConfig, Laptop
+from .config import LAPTOP_SIDE, PRIVATE_DIRS, PRIVATE_FILES, LabConfig, Laptop
 from .shell import CommandError, run, wait_until
 from .system import start_dockerd_like_init_script
 
@@ -38,6 +38,7 @@ def prepare_files(cfg: LabConfig, laptop: Laptop, hosts_lines: list[str]) -> Non
     for sub in PRIVATE_DIRS.values():
         (d / sub).mkdir(parents=True, exist_ok=True)
     (d / "tmp").chmod(0o1777)
+    cfg.laptop_side(laptop).mkdir(parents=True)
     (d / "log" / "apt").mkdir(exist_ok=True)  # apt-get (say, from Ansible) logs there
     (d / "hosts").write_text("127.0.0.1 localhost\n" + "\n".join(hosts_lines) + "\n")
     daemon = {
@@ -48,18 +49,18 @@ def prepare_files(cfg: LabConfig, laptop: Laptop, hosts_lines: list[str]) -> Non
         "cgroup-parent": f"/{cfg.cgroup}/{laptop.name}",  # the laptop's CPU quota applies to its containers
     }
     (d / "etc-docker" / "daemon.json").write_text(json.dumps(daemon, indent=2) + "\n")
-    (d / "sshd_config").write_text(
+    (cfg.laptop_side(laptop) / "sshd_config").write_text(
         "\n".join(
             [
                 f"ListenAddress {laptop.address}",
-                f"HostKey {d / 'ssh_host_ed25519_key'}",
+                f"HostKey {LAPTOP_SIDE}/ssh_host_ed25519_key",
                 "PidFile /run/sshd.pid",
                 "PermitRootLogin prohibit-password",
                 "PubkeyAuthentication yes",
                 "PasswordAuthentication no",
                 "KbdInteractiveAuthentication no",
                 "UsePAM no",
-                f"AuthorizedKeysFile {cfg.state_dir / 'authorized_keys'}",
+                f"AuthorizedKeysFile {LAPTOP_SIDE}/authorized_keys",
                 "Subsystem sftp /usr/lib/openssh/sftp-server",
                 "",
             ]
@@ -78,6 +79,8 @@ def start_holder(cfg: LabConfig, laptop: Laptop) -> int:
     """Start the process owning the laptop's mount namespace; returns its pid once the mounts are in place."""
     d = cfg.laptop_dir(laptop)
     binds = [(d / sub, target) for target, sub in {**PRIVATE_DIRS, **PRIVATE_FILES}.items()]
+    # A target holding the state dir (a checkout under /tmp) goes last: the sources must stay visible.
+    binds.sort(key=lambda bind: d.resolve().is_relative_to(Path(bind[1]).resolve()))
     script = "\n".join(
         [
             "set -e",
@@ -122,14 +125,14 @@ def bind_private_copy(holder_pid: int, cfg: LabConfig, laptop: Laptop, target: s
     mounted = [line.split()[4] for line in Path(f"/proc/{holder_pid}/mountinfo").read_text().splitlines()]
     if target in mounted:
         return
-    copy = cfg.laptop_dir(laptop) / "copied" / target.lstrip("/")
-    if not copy.exists():
-        shutil.copytree(target, copy, symlinks=True)
-    run([*nsenter(holder_pid), "mount", "--bind", str(copy), target])
+    copy = Path("copies") / target.lstrip("/")
+    if not (cfg.laptop_side(laptop) / copy).exists():
+        shutil.copytree(target, cfg.laptop_side(laptop) / copy, symlinks=True)
+    run([*nsenter(holder_pid), "mount", "--bind", f"{LAPTOP_SIDE}/{copy}", target])
 
 
 def start_sshd(holder_pid: int, cfg: LabConfig, laptop: Laptop) -> None:
-    run([*nsenter(holder_pid), "/usr/sbin/sshd", "-f", str(cfg.laptop_dir(laptop) / "sshd_config")])
+    run([*nsenter(holder_pid), "/usr/sbin/sshd", "-f", f"{LAPTOP_SIDE}/sshd_config"])
 
 
 def start_dockerd(holder_pid: int, cfg: LabConfig, laptop: Laptop) -> None:

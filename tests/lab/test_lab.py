@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 import uuid
@@ -193,7 +194,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-# A second, one-laptop lab beside the main one: other names, another subnet, its own state directory.
+# A second, one-laptop lab beside the main one: other names, another subnet, its own state directory,
+# under /tmp as a checkout there would have it (each laptop has its own /tmp).
 SMALL_LAB = LabConfig(
     n=1,
     cpus=(0.5,),
@@ -202,7 +204,7 @@ SMALL_LAB = LabConfig(
     bridge="hlabt0",
     outsider="tl-out",
     cgroup="hetero-lab-test",
-    state_dir=REPO / "build" / "lab-test",
+    state_dir=Path(tempfile.gettempdir()) / "hetero-lab-test",
 )
 
 
@@ -216,6 +218,7 @@ def test_lab_up_cleans_crash_leftovers_and_lab_down_leaves_nothing(base_image):
         assert not lab.reused and lab.problems() == []
         assert not _alive(crashed._holders["tl1"])
         lap = lab.laptops[0]
+        assert lab.ssh(lap, "hostname", check=True).stdout.strip() == lap.name
         lab.load_image(lap, base_image)
         for network in ("host", "none"):
             lab.docker(lap, "run", "-d", "--network", network, base_image, "sleep", "600", check=True)
