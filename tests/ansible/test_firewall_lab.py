@@ -33,24 +33,29 @@ CLIENT = (
 )
 
 
-def ensure_ufw():
-    if shutil.which("ufw") is None:
-        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        subprocess.run(["apt-get", "update"], check=True, env=env, capture_output=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", "ufw"],
-            check=True,
-            env=env,
-            capture_output=True,
-        )
+def apt_get(*args):
+    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    subprocess.run(["apt-get", *args], check=True, env=env, capture_output=True, timeout=900)
+
+
+@pytest.fixture
+def ufw():
+    """ufw on the machine for this test only. The laptops share /etc/ufw with the host and each other, so a
+    ufw left installed would have every laptop's provision run write the same rules file at once."""
+    installed_here = shutil.which("ufw") is None
+    if installed_here:
+        apt_get("update")
+        apt_get("install", "-y", "--no-install-recommends", "ufw")
+    yield
+    if installed_here:
+        apt_get("purge", "-y", "ufw")
 
 
 def reaches(done: subprocess.CompletedProcess) -> bool:
     return done.returncode == 0 and "hello" in done.stdout
 
 
-def test_ufw_admits_cluster_peers_only(lab, tmp_path):
-    ensure_ufw()
+def test_ufw_admits_cluster_peers_only(lab, ufw, tmp_path):
     address = lab.laptop(HOST).address
     inventory = inventory_copy(lab.inventory, tmp_path / "inv")
     server = lab.run(
@@ -74,10 +79,10 @@ def test_ufw_admits_cluster_peers_only(lab, tmp_path):
 
     ufw_files = set(Path("/etc/ufw").iterdir())
     try:
-        for _ in range(50):  # until the server listens
-            if reaches(from_peer(RENDEZVOUS)):
-                break
-            time.sleep(0.2)
+        deadline = time.monotonic() + 120  # until the server listens (this machine may be busy)
+        while not reaches(lab.run(HOST, ["python3", "-c", CLIENT, address, str(RENDEZVOUS)])):
+            assert time.monotonic() < deadline, "the test server never started listening"
+            time.sleep(0.5)
         assert reaches(from_outsider(RENDEZVOUS)), "before the role, nothing filters (so the test can fail)"
         run = run_playbook(
             "tests/ansible/playbooks/firewall.yml",
