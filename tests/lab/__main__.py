@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 
 from . import base_image, system
@@ -24,7 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="report the lab's health (exit 0 when healthy)")
     sub.add_parser("base-image", help="build hetero-base:bookworm unless the cached one matches its recipe")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (RuntimeError, subprocess.CalledProcessError) as e:  # CommandError is a RuntimeError
+        # Whatever a failed lab-up left behind, the next lab-up (or lab-down) removes.
+        print(f"lab: {args.command} failed: {e}", file=sys.stderr)
+        return 1
 
+
+def _run(args) -> int:
     if args.command == "up":
         try:
             cfg = LabConfig(n=args.n, cpus=parse_cpus(args.cpus))
