@@ -1,0 +1,61 @@
+"""Every Textual message of hetero-tui, in one place.
+
+Background workers (playbook runs, log streams) never touch widgets: they post one of these to the app, and
+the screens that care handle it on the UI thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+from hetero_tui.services.logs import LogLine
+
+
+class RunEventArrived(Message):
+    """One ansible-runner event of a running action (already parsed by the services)."""
+
+    def __init__(self, run_id: str, event: Any) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.event = event
+
+
+class RunFinished(Message):
+    """A playbook run ended: status is ansible-runner's (successful, failed, canceled, timeout)."""
+
+    def __init__(self, run_id: str, status: str, rc: int | None) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.status = status
+        self.rc = rc
+
+
+class LogLinesArrived(Message):
+    """A batch of rank log lines (batched so thousands of lines/s cost a few messages/s)."""
+
+    def __init__(self, lines: list[LogLine]) -> None:
+        super().__init__()
+        self.lines = lines
+
+
+class LogStreamState(Message):
+    """A rank's log stream connected, ended or is reconnecting."""
+
+    def __init__(self, rank: int, state: str) -> None:
+        super().__init__()
+        self.rank = rank
+        self.state = state
+
+
+class MetricsUpdated(Message):
+    """New trainer step records were folded into the metrics model."""
+
+
+class HostStatesUpdated(Message):
+    """Facts or Status results changed what the inventory screen knows about hosts."""
+
+
+class InventoryChanged(Message):
+    """The inventory file was saved (hosts or training settings changed)."""

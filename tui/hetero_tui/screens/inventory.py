@@ -1,0 +1,166 @@
+"""The home screen: every host of the inventory, its role and ranks, and what the last run learnt about it."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+
+from hetero_tui.screens.base import HeteroScreen
+from hetero_tui.screens.confirm import ConfirmScreen
+from hetero_tui.screens.forms import host_form, settings_form
+
+COLUMNS = ("Host", "Address", "Role", "Kind", "Ranks", "State")
+
+
+class InventoryScreen(HeteroScreen):
+    HELP = """\
+## Inventory
+| key | |
+|---|---|
+| `a` | add a host |
+| `e` / `Enter` | edit the selected host |
+| `x` | remove the selected host (asks first) |
+| `T` | training settings |
+"""
+
+    BINDINGS = [
+        Binding("a", "add_host", "Add"),
+        Binding("e", "edit_host", "Edit"),
+        Binding("x", "remove_host", "Remove"),
+        Binding("T", "settings", "Settings"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="inventory-path")
+        yield DataTable(id="hosts", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="plan")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#hosts", DataTable)
+        for column in COLUMNS:
+            table.add_column(column, key=column.lower())
+        self.refresh_hosts()
+
+    def refresh_hosts(self) -> None:
+        """Redraw from the app's inventory and host states (after a save or a run)."""
+        app = self.app
+        inventory = app.inventory
+        table = self.query_one("#hosts", DataTable)
+        selected = table.cursor_row
+        table.clear()
+        states = app.host_states()
+        plan = inventory.rank_plan(app.states.gpu_counts())
+        plan_hosts = plan.get("hosts", {})
+        for host in inventory.hosts:
+            state = states.get(host.name)
+            # Gathered facts win; before any, the inventory's own plan (CPU assumed) fills in.
+            ranks = (state.ranks if state else []) or [
+                r["rank"] for r in plan_hosts.get(host.name, {}).get("ranks", [])
+            ]
+            master = (
+                state.is_master
+                if state and state.is_master is not None
+                else plan.get("master_host") == host.name
+            )
+            role = "master" if master else "worker"
+            kind = _kind(state)
+            table.add_row(
+                host.name,
+                host.address,
+                role,
+                kind,
+                ",".join(map(str, ranks)) or "-",
+                _state_text(state),
+                key=host.name,
+            )
+        if inventory.hosts:
+            table.move_cursor(row=min(max(selected, 0), len(inventory.hosts) - 1))
+        self.query_one("#inventory-path", Static).update(
+            f"[b]{inventory.path}[/]  {len(inventory.hosts)} hosts"
+        )
+        if "error" in plan:
+            self.query_one("#plan", Static).update(Text(f"plan: {plan['error']}", style="bold red"))
+        else:
+            facts = "from gathered facts" if states else "before facts: CPU assumed until Preflight/Status"
+            self.query_one("#plan", Static).update(
+                f"world size {plan['world_size']}, master {plan['master_host']} ({facts})"
+            )
+
+    def selected_host(self) -> str | None:
+        table = self.query_one("#hosts", DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_edit_host()
+
+    def action_add_host(self) -> None:
+        self.app.push_screen(
+            host_form(self.app.inventory, None), lambda fields: self._saved_host(None, fields)
+        )
+
+    def action_edit_host(self) -> None:
+        name = self.selected_host()
+        if name:
+            self.app.push_screen(
+                host_form(self.app.inventory, name), lambda fields: self._saved_host(name, fields)
+            )
+
+    def _saved_host(self, original: str | None, fields: dict[str, str] | None) -> None:
+        if fields is None:
+            return
+        inventory = self.app.inventory
+        errors = inventory.update_host(original, fields) if original else inventory.add_host(fields)
+        self.app.save_inventory(errors)
+
+    def action_remove_host(self) -> None:
+        name = self.selected_host()
+        if not name:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.inventory.remove_host(name)
+                self.app.save_inventory({})
+
+        self.app.push_screen(
+            ConfirmScreen(f"Remove host {name} from {self.app.inventory.path.name}?", "Remove"), answered
+        )
+
+    def action_settings(self) -> None:
+        def saved(fields: dict[str, str] | None) -> None:
+            if fields is not None:
+                self.app.save_inventory(self.app.inventory.update_settings(fields))
+
+        self.app.push_screen(settings_form(self.app.inventory), saved)
+
+
+def _kind(state) -> str:
+    if state is None or state.gpu_count is None:
+        return "?"
+    return f"GPU x{state.gpu_count}" if state.gpu_count else "CPU"
+
+
+def _state_text(state) -> Text:
+    """reachable / Docker / image / containers, as far as the runs so far have told."""
+    if state is None or state.reachable is None:
+        return Text("unknown: run Status (s)", style="dim")
+    if not state.reachable:
+        return Text(f"UNREACHABLE {state.error}", style="bold red")
+    text = Text("up", style="green")
+    if state.docker:
+        text.append(f" docker {state.docker}", style="red" if state.docker == "down" else "")
+    if state.image:
+        text.append(f" img {state.image[:7]}", style="red" if state.image == "missing" else "")
+    running = sum(1 for c in state.containers if c.state == "running")
+    if state.containers:
+        bad = any(c.state != "running" and c.exit_code not in (0, None) for c in state.containers)
+        text.append(f" {running}/{len(state.containers)} run", style="red" if bad else "green")
+    elif state.docker and state.docker != "down":
+        text.append(" 0 ctr", style="dim")
+    return text

@@ -1,0 +1,174 @@
+"""Every rank's container log: one merged view, a tab per rank, follow, filter, timestamps, wrap, save."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Footer, Header, Input, Static, Tab, Tabs
+
+from hetero_tui.screens.base import HeteroScreen
+from hetero_tui.services.logs import compile_filter
+from hetero_tui.widgets.log_view import LogView, rank_colour
+
+ALL_TAB = "rank-all"
+
+
+class FilterValidator(Validator):
+    """The filter must compile; otherwise the services' one-line message."""
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            compile_filter(value)
+        except ValueError as err:
+            return self.failure(str(err))
+        return self.success()
+
+
+class LogsScreen(HeteroScreen):
+    HELP = """\
+## Logs (keys as in k9s)
+| key | |
+|---|---|
+| `/` | regex filter (`Enter` apply, empty clears; `Esc` clears it) |
+| `s` | follow on/off (scrolling up also stops following; `End` resumes) |
+| `t` | timestamps |
+| `w` | wrap long lines |
+| `ctrl+s` | save the lines shown to a file |
+| `0` | all ranks; `1`..`9` rank 0..8; `tab`/`shift+tab` next/previous tab |
+"""
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "toggle_follow", "Follow"),
+        Binding("t", "toggle('timestamps')", "Time"),
+        Binding("w", "toggle('wrap')", "Wrap"),
+        Binding("ctrl+s", "save", "Save"),
+        Binding("escape", "back", "Back"),
+        *[Binding(str(n), f"rank({n - 1})", show=False) for n in range(1, 10)],
+        Binding("0", "rank(-1)", show=False),
+        Binding("tab", "next_tab", show=False),
+        Binding("shift+tab", "previous_tab", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Tabs(Tab("all ranks", id=ALL_TAB), id="rank-tabs")
+        yield LogView(max_lines=self.app.log_buffer_lines, id="log-view")
+        yield Static("", id="log-status")
+        yield Input(
+            placeholder="regex filter, Enter to apply", id="log-filter", validators=[FilterValidator()]
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        view = self.query_one(LogView)
+        view.add_rows(self.app.log_buffer.lines())
+        self._ensure_tabs(self.app.log_buffer.ranks)
+        view.focus()
+        self.set_interval(0.25, self.refresh_status)
+        self.refresh_status()
+
+    # ---- fed by the app ----------------------------------------------------------------------------------
+    def add_lines(self, lines) -> None:
+        self._ensure_tabs({line.rank for line in lines})
+        self.query_one(LogView).add_rows(lines)
+
+    def _ensure_tabs(self, ranks) -> None:
+        tabs = self.query_one(Tabs)
+        for rank in sorted(ranks):
+            if not tabs.query(f"#rank-{rank}"):
+                tabs.add_tab(Tab(Text(f"rank {rank}", style=rank_colour(rank)), id=f"rank-{rank}"))
+
+    def refresh_status(self) -> None:
+        view = self.query_one(LogView)
+        status = Text()
+        if view.follow:
+            status.append("follow ", style="bold green")
+        else:
+            status.append("paused ", style="bold yellow")
+            if view.unseen:
+                status.append(f"+{view.unseen} new lines ", style="reverse bold yellow")
+        if view.pattern:
+            status.append(f"/{view.pattern}/ ", style="bold")
+        status.append(f"{view.matching_count}/{view.line_count} lines ")
+        for rank, state in sorted(self.app.log_states.items()):
+            colour = (
+                "green" if state == "streaming" else "yellow" if state in ("connecting", "waiting") else "red"
+            )
+            status.append(f"r{rank}:{state[:4]} ", style=colour)
+        if not self.app.log_states:
+            status.append("no streams (Launch, or open after a Status)", style="dim")
+        self.query_one("#log-status", Static).update(status)
+
+    # ---- keys ----------------------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#log-filter", Input)
+        box.value = self.query_one(LogView).pattern
+        box.add_class("shown")
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.validation_result is not None and not event.validation_result.is_valid:
+            self.notify(event.validation_result.failure_descriptions[0], severity="error")
+            return
+        self.query_one(LogView).set_filter(event.value)
+        self._close_filter()
+
+    def _close_filter(self) -> None:
+        box = self.query_one("#log-filter", Input)
+        box.remove_class("shown")
+        self.query_one(LogView).focus()
+        self.refresh_status()
+
+    def action_back(self) -> None:
+        view = self.query_one(LogView)
+        if self.query_one("#log-filter", Input).has_class("shown"):
+            self._close_filter()
+        elif view.pattern:
+            view.set_filter("")
+            self.refresh_status()
+        else:
+            super().action_back()
+
+    def action_toggle_follow(self) -> None:
+        view = self.query_one(LogView)
+        view.follow = not view.follow
+        self.refresh_status()
+
+    def action_toggle(self, name: str) -> None:
+        view = self.query_one(LogView)
+        setattr(view, name, not getattr(view, name))
+        self.notify(f"{name} {'on' if getattr(view, name) else 'off'}", timeout=1.5)
+
+    def action_rank(self, rank: int) -> None:
+        tab_id = ALL_TAB if rank < 0 else f"rank-{rank}"
+        tabs = self.query_one(Tabs)
+        if tabs.query(f"#{tab_id}"):
+            tabs.active = tab_id
+        else:
+            self.notify(f"no lines from rank {rank} yet", severity="warning")
+
+    def action_next_tab(self) -> None:
+        self.query_one(Tabs).action_next_tab()
+
+    def action_previous_tab(self) -> None:
+        self.query_one(Tabs).action_previous_tab()
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        tab_id = event.tab.id or ALL_TAB
+        rank = None if tab_id == ALL_TAB else int(tab_id.removeprefix("rank-"))
+        self.query_one(LogView).set_filter(rank=rank)
+        self.query_one(LogView).focus()
+        self.refresh_status()
+
+    def action_save(self) -> None:
+        view = self.query_one(LogView)
+        path = self.app.save_dir / time.strftime("hetero-logs-%Y%m%d-%H%M%S.txt")
+        ranks = None if view.rank is None else [view.rank]
+        count = self.app.log_buffer.save(path, ranks=ranks, pattern=view.pattern or None)
+        self.notify(f"saved {count} lines to {path}", timeout=6)

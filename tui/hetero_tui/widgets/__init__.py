@@ -1,0 +1,1 @@
+"""Widgets: small renderers fed by the app (log lines, run grid cells, per-rank plots)."""
