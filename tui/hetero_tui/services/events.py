@@ -1,9 +1,9 @@
 """ansible-runner events as plain dataclasses, with secrets removed before anything leaves this module.
 
-ansible-runner reports each playbook event as a dict (`event`, `event_data`, `stdout`, ...). The TUI needs
-four kinds: a play started, a task started, a host's result for a task, and the run's end. `translate()`
-maps one runner event to one of these (or None for events the TUI does not show), and `Output` carries
-the raw stdout text of every event for the "raw output" view.
+ansible-runner reports each playbook event as a dict (`event`, `event_data`, `stdout`, ...). The TUI
+needs: a play started, a task started, a host started a task, a host's result for it, the run's end.
+`translate()` maps one runner event to those (an empty list for events the TUI does not show), and
+`Output` carries the raw stdout text of every event for the "raw output" view.
 """
 
 from __future__ import annotations
@@ -28,6 +28,16 @@ class TaskStarted:
     play_id: str
     task: str
     task_id: str
+
+
+@dataclass(frozen=True)
+class HostStarted:
+    """A host began a task (its cell shows "running" until the HostResult)."""
+
+    play_id: str
+    task: str
+    task_id: str
+    host: str
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,7 @@ class RunFinished:
     status: str
     rc: int | None
     stats: dict = field(default_factory=dict, compare=False)
+    error: str = ""  # why the run could not start at all (status "error")
 
 
 @dataclass(frozen=True)
@@ -71,7 +82,7 @@ class Output:
     text: str
 
 
-RunEvent = PlayStarted | TaskStarted | HostResult | RunFinished | Output
+RunEvent = PlayStarted | TaskStarted | HostStarted | HostResult | RunFinished | Output
 
 _RESULT_EVENTS = {
     "runner_on_ok": "ok",
@@ -96,6 +107,18 @@ def redact(value):
 
 def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
+
+
+# "db_password: hunter2" / "api_token=abc" in ansible's displayed output
+_SECRET_LINE = re.compile(
+    r"(?P<key>[\w-]*(?:pass(?:word|wd)?|secret|token|private_key)[\w-]*['\"]?\s*[:=]\s*)(?P<value>[^\s,}]+)",
+    re.IGNORECASE,
+)
+
+
+def redact_text(text: str) -> str:
+    """Raw output with secret-looking `key: value` pairs hidden (a no_log result is already censored)."""
+    return _SECRET_LINE.sub(lambda m: m.group("key") + CENSORED, text)
 
 
 def stats_of(event: dict) -> dict:
@@ -123,6 +146,15 @@ def translate(event: dict) -> list[RunEvent]:
                 task_id=data.get("task_uuid", ""),
             )
         )
+    elif kind == "runner_on_start":
+        out.append(
+            HostStarted(
+                play_id=data.get("play_uuid", ""),
+                task=data.get("task", ""),
+                task_id=data.get("task_uuid", ""),
+                host=data.get("host", ""),
+            )
+        )
     elif kind in _RESULT_EVENTS:
         res = data.get("res") or {}
         status = _RESULT_EVENTS[kind]
@@ -144,5 +176,5 @@ def translate(event: dict) -> list[RunEvent]:
         )
     text = event.get("stdout")
     if text:
-        out.append(Output(counter=int(event.get("counter") or 0), text=strip_ansi(text)))
+        out.append(Output(counter=int(event.get("counter") or 0), text=redact_text(strip_ansi(text))))
     return out

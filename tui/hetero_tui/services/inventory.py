@@ -404,8 +404,8 @@ class Inventory:
             return errors
         name = _text(fields["name"])
         cluster = self._cluster(create=True)
-        cluster[name] = CommentedMap()
-        self._apply(cluster[name], fields)
+        cluster[name] = None
+        self._apply(name, fields)
         return {}
 
     def update_host(self, name: str, fields: Mapping[str, object]) -> dict[str, str]:
@@ -417,19 +417,25 @@ class Inventory:
         if errors:
             return errors
         new_name = _text(fields.get("name", name)) or name
-        if cluster[name] is None:
-            cluster[name] = CommentedMap()
         if new_name != name:
             position = list(cluster).index(name)
+            tail = _take_tail(cluster, name)
             value = cluster.pop(name)
             cluster.insert(position, new_name, value)
-        self._apply(cluster[new_name], fields)
+            _put_tail(cluster, new_name, tail)
+        self._apply(new_name, fields)
         return {}
 
     def remove_host(self, name: str) -> None:
         cluster = self._cluster()
         if cluster is None or name not in cluster:
             raise KeyError(name)
+        names = list(cluster)
+        position = names.index(name)
+        tail = _take_tail(cluster, name)  # the next host's header: it stays
+        if position > 0:
+            _take_tail(cluster, names[position - 1])  # this host's header goes with it
+            _put_tail(cluster, names[position - 1], tail)
         del cluster[name]
 
     def update_settings(self, fields: Mapping[str, object]) -> dict[str, str]:
@@ -445,8 +451,13 @@ class Inventory:
                 self._settings_doc[key] = coerced
         return {}
 
-    @staticmethod
-    def _apply(hv: CommentedMap, fields: Mapping[str, object]) -> None:
+    def _apply(self, name: str, fields: Mapping[str, object]) -> None:
+        cluster = self._cluster()
+        if cluster[name] is None:
+            cluster[name] = CommentedMap()
+        hv = cluster[name]
+        # The comment after a host's last line (often the next host's header) stays after its last line.
+        tail = _take_tail(cluster, name)
         for key in HOST_FIELDS[1:]:
             if key not in fields:
                 continue
@@ -455,6 +466,36 @@ class Inventory:
                 hv.pop(key, None)
             elif hv.get(key) != value:
                 hv[key] = value
+        if not hv:
+            cluster[name] = None  # "name:" rather than "name: {}"
+        _put_tail(cluster, name, tail)
+
+
+def _tail_slot(parent: CommentedMap, key) -> tuple[CommentedMap, object]:
+    """Where ruamel keeps the comment that follows `parent[key]`'s last line: (map, key) of its deepest
+    last entry."""
+    value = parent[key]
+    while isinstance(value, CommentedMap) and len(value) > 0:
+        parent, key = value, list(value)[-1]
+        value = parent[key]
+    return parent, key
+
+
+def _take_tail(parent: CommentedMap, key):
+    holder, last = _tail_slot(parent, key)
+    slot = holder.ca.items.get(last)
+    if not slot or len(slot) < 3:
+        return None
+    token, slot[2] = slot[2], None
+    return token
+
+
+def _put_tail(parent: CommentedMap, key, token) -> None:
+    if token is None:
+        return
+    holder, last = _tail_slot(parent, key)
+    slot = holder.ca.items.setdefault(last, [None, None, None, None])
+    slot[2] = token
 
 
 def _int_or_none(value: object) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .events import HostResult, Output, PlayStarted, RunEvent, RunFinished, TaskStarted
+from .events import HostResult, HostStarted, Output, PlayStarted, RunEvent, RunFinished, TaskStarted
 
 
 @dataclass
@@ -50,15 +50,22 @@ class RunGrid:
             self._play(event.play_id, event.play)
         elif isinstance(event, TaskStarted):
             self._task(event.play_id, "", event.task_id, event.task)
+        elif isinstance(event, HostStarted):
+            row = self._task(event.play_id, "", event.task_id, event.task)
+            self._add_host(event.host)
+            row.cells.setdefault(event.host, Cell("running"))
         elif isinstance(event, HostResult):
             row = self._task(event.play_id, event.play, event.task_id, event.task)
-            if event.host not in self.hosts:
-                self.hosts.append(event.host)
+            self._add_host(event.host)
             row.cells[event.host] = Cell(event.status, event.duration, event)
         elif isinstance(event, RunFinished):
             self.status, self.rc, self.stats = event.status, event.rc, event.stats
         elif isinstance(event, Output):
             self.output.append(event.text)
+
+    def _add_host(self, host: str) -> None:
+        if host not in self.hosts:
+            self.hosts.append(host)
 
     def _play(self, play_id: str, name: str) -> PlayBlock:
         if play_id not in self._plays:

@@ -10,6 +10,8 @@ prompt answering (kept in memory, never in the artifacts' command line or env), 
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -110,7 +112,7 @@ class PlaybookRun:
     def _run(self) -> None:
         import ansible_runner  # imported here: a second or so, paid by the worker, not the UI
 
-        self.artifacts.mkdir(parents=True, exist_ok=True)
+        (self.artifacts / ".runner").mkdir(parents=True, exist_ok=True)
         meta = {
             "action": self.action,
             "playbook": str(self.playbook),
@@ -131,7 +133,11 @@ class PlaybookRun:
                 extravars=self.extravars or None,
                 cmdline="--ask-become-pass" if self._become_password else None,
                 passwords={BECOME_PROMPT: self._become_password} if self._become_password else None,
-                envvars={"ANSIBLE_CONFIG": str(self.repo_root / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
+                envvars={
+                    "ANSIBLE_CONFIG": str(self.repo_root / "ansible.cfg"),
+                    "ANSIBLE_NOCOLOR": "1",
+                    "PATH": _path_with_venv(),
+                },
                 event_handler=self._handle,
                 cancel_callback=self._cancel.is_set,
                 quiet=True,
@@ -144,12 +150,31 @@ class PlaybookRun:
         stats = _stats_from_runner(runner) if runner is not None else {}
         meta.update(status=status, rc=rc, finished=time.time())
         if self.artifact_dir.exists():
+            _scrub_command_file(self.artifact_dir)
             (self.artifact_dir / META_FILE).write_text(json.dumps(meta, indent=1))
-        self.finished = RunFinished(status=status, rc=rc, stats=stats)
+        self.finished = RunFinished(status=status, rc=rc, stats=stats, error=meta.get("error", ""))
         try:
             self._deliver(self.finished)
         finally:
             self._done.set()
+
+
+def _path_with_venv() -> str:
+    """PATH with this interpreter's bin first: ansible-playbook of a venv that is not activated."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def _scrub_command_file(artifact_dir: Path) -> None:
+    """ansible-runner keeps the whole environment in <artifact>/command; the user's environment may hold
+    tokens, so keep only the command line and working directory."""
+    path = artifact_dir / "command"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict) and "env" in data:
+        data["env"] = {key: data["env"][key] for key in ("ANSIBLE_CONFIG", "PATH") if key in data["env"]}
+        path.write_text(json.dumps(data, indent=1))
 
 
 def _stats_from_runner(runner) -> dict:

@@ -1,0 +1,1 @@
+"""Tests of the TUI: services alone (test_services_*), screens with Pilot (test_app_*)."""
