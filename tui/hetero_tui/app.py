@@ -31,6 +31,7 @@ from hetero_tui.screens.inventory import InventoryScreen
 from hetero_tui.screens.logs import LogsScreen
 from hetero_tui.screens.metrics import MetricsScreen
 from hetero_tui.screens.run import RunScreen
+from hetero_tui.services import REPO_ROOT
 from hetero_tui.services import runner as runner_service
 from hetero_tui.services.events import HostResult
 from hetero_tui.services.events import RunFinished as RunFinishedEvent
@@ -80,6 +81,7 @@ class HeteroApp(App):
         artifacts: Path | None = None,
         save_dir: Path | None = None,
         log_buffer_lines: int = 20_000,
+        follow_containers: bool = True,
     ) -> None:
         super().__init__()
         self.inventory_path = Path(inventory_path or default_inventory_path())
@@ -90,10 +92,13 @@ class HeteroApp(App):
         self.runs: dict[str, RunRecord] = {}
         self.current_run: RunRecord | None = None
         self._grid_dirty: set[str] = set()
-        self.sub_title = str(self.inventory_path)
+        self.sub_title = display_path(self.inventory_path)
         self.states = HostStates()
         # Logs: stream threads -> pending -> the pump worker -> LogLinesArrived batches -> screens.
         self.log_buffer_lines = log_buffer_lines
+        self.follow_containers = (
+            follow_containers  # False: lines come only from receive_log_line (tests, bench)
+        )
         self.log_buffer = LogBuffer(log_buffer_lines)
         self.log_streams: dict[int, LogStream] = {}
         self.log_states: dict[int, str] = {}
@@ -249,6 +254,8 @@ class HeteroApp(App):
     # ---- log streams and metrics -----------------------------------------------------------------
     def ensure_log_streams(self) -> None:
         """Follow every rank container not followed yet (placed by facts, else by asking each Docker)."""
+        if not self.follow_containers:
+            return
         self.run_worker(
             self._start_streams, thread=True, group="log-start", exclusive=True, exit_on_error=False
         )
@@ -262,7 +269,7 @@ class HeteroApp(App):
             stream = LogStream(
                 conn,
                 rank,
-                self._line_arrived,
+                self.receive_log_line,
                 container=place.container,
                 on_state=lambda state, why, rank=rank: self.post_message(LogStreamState(rank, state)),
             )
@@ -271,7 +278,7 @@ class HeteroApp(App):
         if not places:
             self.call_from_thread(self.notify, "no rank containers found on any host", severity="warning")
 
-    def _line_arrived(self, line) -> None:
+    def receive_log_line(self, line) -> None:
         """Called on a stream's thread for every line: keep it, and queue it for the pump."""
         self.log_buffer.append(line)
         with self._pending_lock:
@@ -315,6 +322,14 @@ class HeteroApp(App):
         for screen in self.screen_stack:
             if isinstance(screen, RunScreen) and screen.run.run_id in dirty:
                 screen.refresh_grid()
+
+
+def display_path(path: Path) -> str:
+    """A path as the user thinks of it: relative to the repository when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def parse_extravars(pairs: list[str]) -> dict:

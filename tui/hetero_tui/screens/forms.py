@@ -80,6 +80,7 @@ class FieldForm(ModalScreen[dict[str, str] | None]):
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
+        self.query_one(f"#{_field_id(next(iter(self.initial)))}").focus()
         self._revalidate()
 
     def values(self) -> dict[str, str]:

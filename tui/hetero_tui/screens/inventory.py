@@ -80,7 +80,7 @@ class InventoryScreen(HeteroScreen):
         if inventory.hosts:
             table.move_cursor(row=min(max(selected, 0), len(inventory.hosts) - 1))
         self.query_one("#inventory-path", Static).update(
-            f"[b]{inventory.path}[/]  {len(inventory.hosts)} hosts"
+            f"[b]{self.app.sub_title}[/]  {len(inventory.hosts)} hosts"
         )
         if "error" in plan:
             self.query_one("#plan", Static).update(Text(f"plan: {plan['error']}", style="bold red"))

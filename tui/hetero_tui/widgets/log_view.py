@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from rich.cells import cell_len
 from rich.style import Style
-from rich.text import Text
+from rich.segment import Segment
 from textual.geometry import Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -86,8 +86,13 @@ class LogView(ScrollView, can_focus=True):
             self.unseen += added
         self._resize()
         if self.follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self._stick_to_end()
         self.refresh()
+
+    def _stick_to_end(self) -> None:
+        # force: the scrollbars learn the new virtual size only at the next refresh, and until then a plain
+        # scroll_end() would be refused as "cannot scroll".
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     def clear(self) -> None:
         self._lines.clear()
@@ -154,7 +159,7 @@ class LogView(ScrollView, can_focus=True):
             removed += 1
         if removed and not self.follow:
             # Keep the same lines on screen while old ones fall off the top.
-            self.scroll_to(y=max(0, self.scroll_y - removed), animate=False, immediate=True)
+            self.scroll_to(y=max(0, self.scroll_y - removed), animate=False, immediate=True, force=True)
 
     def _rebuild(self) -> None:
         self._matching.clear()
@@ -167,7 +172,7 @@ class LogView(ScrollView, can_focus=True):
                 self._append_display_rows(seq, row)
         self._resize()
         if self.follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self._stick_to_end()
         self.refresh()
 
     def _resize(self) -> None:
@@ -184,7 +189,7 @@ class LogView(ScrollView, can_focus=True):
     def watch_follow(self, follow: bool) -> None:
         if follow:
             self.unseen = 0
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self._stick_to_end()
 
     def on_resize(self) -> None:
         if self.wrap:
@@ -223,20 +228,20 @@ class LogView(ScrollView, can_focus=True):
         row = self._row(seq)
         if self.last_drawn is None or seq >= self._last_drawn_seq:
             self.last_drawn, self._last_drawn_seq = row, seq
-        text = self._styled(row)
-        if self.wrap:
-            text = text[start : start + width] if start or cell_len(text.plain) > width else text
-            scroll_x = 0
-        strip = Strip(text.render(self.app.console), text.cell_len)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        strip = Strip(self._segments(row))
+        left = start if self.wrap else scroll_x
+        return strip.crop_extend(left, left + width, self.rich_style)
 
-    def _styled(self, row: LogLine) -> Text:
-        prefix = self._prefix(row)
-        text = Text(prefix, style=Style(color=rank_colour(row.rank), bold=True), no_wrap=True, end="")
-        body_start = len(prefix)
-        text.append(row.text)
+    def _segments(self, row: LogLine) -> list[Segment]:
+        """The line as styled segments: rank-coloured prefix, then the text with filter matches marked."""
+        base = self.rich_style
+        segments = [Segment(self._prefix(row), base + Style(color=rank_colour(row.rank), bold=True))]
+        text, position = row.text, 0
         if self._pattern is not None:
-            for match in self._pattern.finditer(row.text):
+            for match in self._pattern.finditer(text):
                 if match.end() > match.start():
-                    text.stylize(MATCH_STYLE, body_start + match.start(), body_start + match.end())
-        return text
+                    segments.append(Segment(text[position : match.start()], base))
+                    segments.append(Segment(match.group(), base + MATCH_STYLE))
+                    position = match.end()
+        segments.append(Segment(text[position:], base))
+        return segments

@@ -1,0 +1,90 @@
+"""Helpers for the app's Pilot tests: inventory copies, reading what a widget shows, waiting for a run."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import shutil
+import time
+from pathlib import Path
+
+from hetero_tui.services.logs import LogLine
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pilot_test(test):
+    """Run an async Pilot test on a fresh event loop (the project needs no pytest async plugin)."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+def copy_inventory(source: Path, into: Path) -> Path:
+    """Copy an inventory file and its group_vars/ (as real files, never through a symlink) into `into`,
+    so a test can edit or extend it without touching the user's or the lab's files."""
+    into.mkdir(parents=True, exist_ok=True)
+    target = into / Path(source).name
+    shutil.copyfile(source, target)
+    shutil.copytree(
+        Path(source).parent / "group_vars", into / "group_vars", symlinks=False, dirs_exist_ok=True
+    )
+    return target
+
+
+def text_of(widget) -> str:
+    """What a Static/Label shows, as plain text."""
+    content = widget.content
+    return getattr(content, "plain", str(content))
+
+
+def log_view_lines(view) -> list[str]:
+    """The rows a LogView draws right now, top to bottom, as plain text (trailing blanks dropped)."""
+    rows = [view.render_line(y).text.rstrip() for y in range(view.scrollable_content_region.height)]
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
+def table_rows(table) -> list[list[str]]:
+    """Every row of a DataTable as plain strings."""
+    return [
+        [getattr(cell, "plain", str(cell)) for cell in table.get_row_at(i)] for i in range(table.row_count)
+    ]
+
+
+def log_line(rank: int, text: str, second: int = 0) -> LogLine:
+    return LogLine(rank, f"2026-11-21T12:00:{second:02d}.000000000Z", text, f"lap{rank + 1}")
+
+
+def step_line(rank: int, step: int, share: int, compute_s: float, loss: float = 1.0) -> str:
+    """A trainer "step" event line, as the ranks print it."""
+    return json.dumps(
+        {
+            "event": "step",
+            "rank": rank,
+            "step": step,
+            "epoch": 0,
+            "loss": loss,
+            "samples_per_s": share / (compute_s + 0.01),
+            "share": share,
+            "compute_s": compute_s,
+            "comm_s": 0.01,
+            "step_s": 0.5,
+            "memory_mb": 100.0,
+            "device": "cpu",
+        }
+    )
+
+
+async def wait_for(pilot, predicate, timeout: float = 300, what: str = "condition") -> None:
+    """Let the app run until `predicate()` holds (a cap, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
+        await pilot.pause(0.2)

@@ -1,0 +1,166 @@
+"""Pilot tests of the inventory screen and its forms (no lab needed: nothing here runs a playbook)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, DataTable, Input, Static
+
+from hetero_tui.app import HeteroApp, main
+from hetero_tui.screens.confirm import ConfirmScreen
+from hetero_tui.screens.forms import FieldForm
+from hetero_tui.screens.help import HelpScreen
+from hetero_tui.screens.history import HistoryScreen
+from hetero_tui.screens.inventory import InventoryScreen
+from tests.tui.app_helpers import REPO, copy_inventory, pilot_test, table_rows, text_of
+
+
+@pytest.fixture
+def inventory(tmp_path) -> Path:
+    """A copy of the example inventory (with its comments) and group_vars."""
+    return copy_inventory(REPO / "inventory" / "hosts.yml", tmp_path / "inv")
+
+
+def make_app(inventory: Path, tmp_path: Path) -> HeteroApp:
+    return HeteroApp(inventory, artifacts=tmp_path / "artifacts", save_dir=tmp_path)
+
+
+@pilot_test
+async def test_opens_on_hosts_with_address_role_and_ranks(inventory, tmp_path):
+    async with make_app(inventory, tmp_path).run_test(size=(80, 24)) as pilot:
+        assert isinstance(pilot.app.screen, InventoryScreen)
+        rows = table_rows(pilot.app.screen.query_one("#hosts", DataTable))
+        assert [row[:3] for row in rows] == [
+            ["desktop", "192.168.1.10", "master"],
+            ["gpu-box", "192.168.1.11", "worker"],
+            ["laptop", "192.168.1.20", "worker"],
+            ["wsl-laptop", "192.168.1.21", "worker"],
+        ]
+        assert [row[4] for row in rows] == ["0", "1", "2", "3"]  # before facts every host counts as CPU
+        assert "unknown" in rows[0][5]
+        assert "world size 4, master desktop" in text_of(pilot.app.screen.query_one("#plan", Static))
+
+
+@pilot_test
+async def test_add_host_validates_as_you_type_and_writes_only_when_valid(inventory, tmp_path):
+    before = inventory.read_text()
+    async with make_app(inventory, tmp_path).run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        form = pilot.app.screen
+        assert isinstance(form, FieldForm)
+        await pilot.press(*"lap5")
+        form.query_one("#f-ansible_host", Input).focus()
+        await pilot.press(*"192.168.1.11")  # gpu-box's address: one machine listed twice
+        await pilot.pause()
+        assert "gpu-box already has address 192.168.1.11" in text_of(
+            form.query_one("#e-ansible_host", Static)
+        )
+        assert form.query_one("#save", Button).disabled
+        await pilot.press("ctrl+s")  # refused while invalid
+        assert pilot.app.screen is form
+        assert inventory.read_text() == before
+
+        await pilot.press("backspace", "backspace", *"30")  # 192.168.1.30
+        form.query_one("#f-hetero_ranks", Input).focus()
+        await pilot.press(*"two")
+        await pilot.pause()
+        assert "hetero_ranks: must be a whole number" in text_of(form.query_one("#e-hetero_ranks", Static))
+        await pilot.press("backspace", "backspace", "backspace", "2")
+        await pilot.pause()
+        assert form.errors == {}, form.values()
+        assert not form.query_one("#save", Button).disabled
+        await pilot.click("#save")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, InventoryScreen)
+        rows = table_rows(pilot.app.screen.query_one("#hosts", DataTable))
+        assert rows[-1][:5] == ["lap5", "192.168.1.30", "worker", "?", "4,5"]
+
+    after = inventory.read_text()
+    assert "lap5:\n          ansible_host: 192.168.1.30\n          hetero_ranks: 2" in after
+    # the user's comments and order survive the edit
+    assert after.startswith(before.split("all:")[0])
+    assert "# A Windows laptop running Ubuntu in WSL2" in after
+
+
+@pilot_test
+async def test_edit_and_remove_host_after_confirmation(inventory, tmp_path):
+    async with make_app(inventory, tmp_path).run_test(size=(80, 24)) as pilot:
+        table = pilot.app.screen.query_one("#hosts", DataTable)
+        table.move_cursor(row=2)  # laptop
+        await pilot.press("e")
+        form = pilot.app.screen
+        assert form.query_one("#f-name", Input).value == "laptop"
+        assert form.query_one("#f-ansible_user", Input).value == "bob"
+        form.query_one("#f-ansible_host", Input).value = "192.168.1.25"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "ansible_host: 192.168.1.25\n          ansible_user: bob" in inventory.read_text()
+
+        table.move_cursor(row=1)  # gpu-box
+        await pilot.press("x")
+        assert isinstance(pilot.app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert "gpu-box:" in inventory.read_text()
+        await pilot.press("x", "y")
+        await pilot.pause()
+        assert "gpu-box:" not in inventory.read_text()
+        assert [row[0] for row in table_rows(table)] == ["desktop", "laptop", "wsl-laptop"]
+
+
+@pilot_test
+async def test_training_settings_refuse_bad_values_and_keep_comments(inventory, tmp_path):
+    settings = inventory.parent / "group_vars" / "all.yml"
+    before = settings.read_text()
+    async with make_app(inventory, tmp_path).run_test(size=(80, 24)) as pilot:
+        await pilot.press("T")
+        form = pilot.app.screen
+        epochs = form.query_one("#f-hetero_epochs", Input)
+        epochs.value = "0"
+        await pilot.pause()
+        assert "hetero_epochs: must be a whole number >= 1" in text_of(
+            form.query_one("#e-hetero_epochs", Static)
+        )
+        assert form.query_one("#save", Button).disabled
+        await pilot.press("ctrl+s")
+        assert settings.read_text() == before
+        epochs.value = "3"
+        form.query_one("#f-hetero_experiment_name", Input).value = "try/2"
+        await pilot.pause()
+        assert "no '/'" in text_of(form.query_one("#e-hetero_experiment_name", Static))
+        form.query_one("#f-hetero_experiment_name", Input).value = "try2"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, InventoryScreen)
+    after = settings.read_text()
+    assert "hetero_epochs: 3\n" in after and "hetero_experiment_name: try2\n" in after
+    assert "# Passes over the data set (the learning-rate schedule follows it)." in after
+
+
+@pilot_test
+async def test_help_palette_and_escape(inventory, tmp_path):
+    async with make_app(inventory, tmp_path).run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(pilot.app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(pilot.app.screen, InventoryScreen)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"past runs")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, HistoryScreen)
+        assert "no runs kept" in text_of(pilot.app.screen.query_one("#run-title", Static))
+        await pilot.press("escape")
+        assert isinstance(pilot.app.screen, InventoryScreen)
+        await pilot.press("escape")  # the home screen stays
+        assert isinstance(pilot.app.screen, InventoryScreen)
+
+
+def test_missing_inventory_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["-i", str(tmp_path / "nope.yml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"hetero-tui: inventory {tmp_path / 'nope.yml'} not found; pass an existing file with -i"
+    assert main(["-i", str(REPO / "inventory" / "hosts.yml"), "-e", "max_steps"]) == 2
+    assert "write name=value" in capsys.readouterr().err

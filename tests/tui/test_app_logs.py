@@ -1,0 +1,127 @@
+"""Pilot tests of the logs screen, fed through the same path the SSH streams use (app.receive_log_line).
+
+The streams themselves (docker logs over SSH, reconnects) run for real in test_app_lab.py."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, Static, Tabs
+
+from hetero_tui.app import HeteroApp
+from hetero_tui.screens.logs import LogsScreen
+from hetero_tui.widgets.log_view import MATCH_STYLE, LogView
+from tests.tui.app_helpers import REPO, log_line, log_view_lines, pilot_test, text_of
+
+
+def make_app(tmp_path, **kwargs) -> HeteroApp:
+    return HeteroApp(
+        REPO / "inventory" / "local.yml",
+        artifacts=tmp_path / "artifacts",
+        save_dir=tmp_path,
+        follow_containers=False,
+        **kwargs,
+    )
+
+
+async def feed(pilot, lines) -> None:
+    for line in lines:
+        pilot.app.receive_log_line(line)
+    await pilot.pause(0.3)  # the pump batches every 50 ms
+
+
+async def open_logs(pilot) -> LogView:
+    await pilot.press("l")
+    assert isinstance(pilot.app.screen, LogsScreen)
+    return pilot.app.screen.query_one(LogView)
+
+
+@pilot_test
+async def test_merged_view_with_rank_prefixes_and_a_tab_per_rank(tmp_path):
+    async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        view = await open_logs(pilot)
+        await feed(
+            pilot, [log_line(0, "starting rank 0"), log_line(1, "starting rank 1"), log_line(0, "step 1")]
+        )
+        assert log_view_lines(view) == ["[0] starting rank 0", "[1] starting rank 1", "[0] step 1"]
+        tabs = pilot.app.screen.query_one(Tabs)
+        assert [str(tab.label) for tab in tabs.query("Tab")] == ["all ranks", "rank 0", "rank 1"]
+        await pilot.press("2")  # rank 1's tab
+        assert log_view_lines(view) == ["[1] starting rank 1"]
+        await pilot.press("0")
+        assert len(log_view_lines(view)) == 3
+        # the prefix is drawn in the rank's colour, different per rank
+        colours = {view.render_line(y)._segments[0].style.color.name for y in range(2)}
+        assert len(colours) == 2
+
+
+@pilot_test
+async def test_follow_off_counts_new_lines(tmp_path):
+    async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        view = await open_logs(pilot)
+        await feed(pilot, [log_line(0, f"line {i}") for i in range(40)])
+        assert log_view_lines(view)[-1] == "[0] line 39"  # following: the newest line is in view
+        await pilot.press("s")
+        await feed(pilot, [log_line(1, f"more {i}") for i in range(7)])
+        status = pilot.app.screen.query_one("#log-status", Static)
+        pilot.app.screen.refresh_status()
+        assert "paused" in text_of(status) and "+7 new lines" in text_of(status)
+        assert log_view_lines(view)[-1] == "[0] line 39"  # the view stayed where it was
+        await pilot.press("s")
+        pilot.app.screen.refresh_status()
+        assert "new lines" not in text_of(status)
+        assert log_view_lines(view)[-1] == "[1] more 6"
+
+
+@pilot_test
+async def test_regex_filter_highlights_and_rejects_a_bad_pattern(tmp_path):
+    async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        view = await open_logs(pilot)
+        await feed(pilot, [log_line(0, "loss 0.5"), log_line(1, "warning: slow"), log_line(1, "loss 0.4")])
+        await pilot.press("slash", *"loss [0-9.]+", "enter")
+        assert log_view_lines(view) == ["[0] loss 0.5", "[1] loss 0.4"]
+        strip = view.render_line(0)
+        highlighted = "".join(
+            seg.text for seg in strip._segments if seg.style and seg.style.bgcolor == MATCH_STYLE.bgcolor
+        )
+        assert highlighted == "loss 0.5"
+        await pilot.press("slash")
+        box = pilot.app.screen.query_one("#log-filter", Input)
+        box.value = "loss ("
+        await pilot.press("enter")
+        assert view.pattern == "loss [0-9.]+"  # a pattern that does not compile is not applied
+        assert not box.is_valid
+        await pilot.press("escape")  # closes the box
+        await pilot.press("escape")  # clears the filter
+        assert len(log_view_lines(view)) == 3
+        assert isinstance(pilot.app.screen, LogsScreen)
+
+
+@pilot_test
+async def test_timestamps_wrap_and_save(tmp_path):
+    async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        view = await open_logs(pilot)
+        long = "x" * 150
+        await feed(pilot, [log_line(0, "hello", second=7), log_line(1, long, second=8)])
+        await pilot.press("t")
+        assert log_view_lines(view)[0] == "12:00:07.000 [0] hello"
+        await pilot.press("t", "w")
+        rows = log_view_lines(view)
+        assert (
+            rows[0] == "[0] hello" and len(rows) == 3
+        )  # 4 + 150 characters wrap onto two rows at 80 columns
+        assert rows[1] + rows[2] == "[1] " + long
+        await pilot.press("2", "ctrl+s")
+        await pilot.pause()
+        saved = list(tmp_path.glob("hetero-logs-*.txt"))
+        assert len(saved) == 1
+        assert saved[0].read_text() == f"2026-11-21T12:00:08.000000000Z rank 1 {long}\n"
+
+
+@pilot_test
+async def test_memory_stays_bounded(tmp_path):
+    async with make_app(tmp_path, log_buffer_lines=500).run_test(size=(80, 24)) as pilot:
+        view = await open_logs(pilot)
+        await feed(pilot, [log_line(i % 4, f"line {i}") for i in range(5000)])
+        assert view.line_count == 500 and len(pilot.app.log_buffer) == 500
+        assert log_view_lines(view)[-1] == "[3] line 4999"
+        await pilot.press("slash", *"line 49", "enter")
+        assert view.matching_count == 100  # "line 4900".."line 4999": the older ones were dropped
