@@ -227,6 +227,9 @@ class Trainer:
         if new is not None:
             speeds = [round(s / t, 1) if t else None for s, t in zip(samples, compute, strict=True)]
             policy = self.balancer.policy
+            if self.rank == 0:
+                print(f"hetero-train: step {self.step}: shares {old} -> {new} ({policy};"
+                      f" measured samples/s {speeds})", file=sys.stderr, flush=True)  # fmt: skip
             emit("plan", rank=self.rank, step=self.step, shares=new, previous=old, reason=policy,
                  global_batch=self.global_batch, measured_samples_per_s=speeds)  # fmt: skip
 
