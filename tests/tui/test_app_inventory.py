@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, DataTable, Input, Static
-
 from hetero_tui.app import HeteroApp, main
 from hetero_tui.screens.confirm import ConfirmScreen
 from hetero_tui.screens.forms import FieldForm
 from hetero_tui.screens.help import HelpScreen
 from hetero_tui.screens.history import HistoryScreen
 from hetero_tui.screens.inventory import InventoryScreen
+from textual.widgets import Button, DataTable, Input, Static
+
 from tests.tui.app_helpers import REPO, copy_inventory, pilot_test, table_rows, text_of
 
 

@@ -4,11 +4,11 @@ The streams themselves (docker logs over SSH, reconnects) run for real in test_a
 
 from __future__ import annotations
 
-from textual.widgets import Input, Static, Tabs
-
 from hetero_tui.app import HeteroApp
 from hetero_tui.screens.logs import LogsScreen
 from hetero_tui.widgets.log_view import MATCH_STYLE, LogView
+from textual.widgets import Input, Static, Tabs
+
 from tests.tui.app_helpers import REPO, log_line, log_view_lines, pilot_test, text_of
 
 

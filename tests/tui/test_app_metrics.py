@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from textual.widgets import Sparkline, Static
-
 from hetero_tui.app import HeteroApp
 from hetero_tui.screens.metrics import MetricsScreen
+from textual.widgets import Sparkline, Static
+
 from tests.tui.app_helpers import REPO, log_line, pilot_test, step_line, text_of
 
 SHARES = {0: 40, 1: 40, 2: 20}

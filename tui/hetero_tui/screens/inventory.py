@@ -85,7 +85,7 @@ class InventoryScreen(HeteroScreen):
         if "error" in plan:
             self.query_one("#plan", Static).update(Text(f"plan: {plan['error']}", style="bold red"))
         else:
-            facts = "from gathered facts" if states else "before facts: CPU assumed until Preflight/Status"
+            facts = "from gathered facts" if states else "no facts yet: CPU assumed"
             self.query_one("#plan", Static).update(
                 f"world size {plan['world_size']}, master {plan['master_host']} ({facts})"
             )

@@ -92,6 +92,9 @@ class LogsScreen(HeteroScreen):
             status.append("paused ", style="bold yellow")
             if view.unseen:
                 status.append(f"+{view.unseen} new lines ", style="reverse bold yellow")
+        for flag in ("timestamps", "wrap"):
+            if getattr(view, flag):
+                status.append(f"{flag[:4]} ", style="bold cyan")
         if view.pattern:
             status.append(f"/{view.pattern}/ ", style="bold")
         status.append(f"{view.matching_count}/{view.line_count} lines ")
@@ -101,7 +104,7 @@ class LogsScreen(HeteroScreen):
             )
             status.append(f"r{rank}:{state[:4]} ", style=colour)
         if not self.app.log_states:
-            status.append("no streams (Launch, or open after a Status)", style="dim")
+            status.append("no streams yet", style="dim")
         self.query_one("#log-status", Static).update(status)
 
     # ---- keys ----------------------------------------------------------------------------------------------
@@ -143,7 +146,7 @@ class LogsScreen(HeteroScreen):
     def action_toggle(self, name: str) -> None:
         view = self.query_one(LogView)
         setattr(view, name, not getattr(view, name))
-        self.notify(f"{name} {'on' if getattr(view, name) else 'off'}", timeout=1.5)
+        self.refresh_status()
 
     def action_rank(self, rank: int) -> None:
         tab_id = ALL_TAB if rank < 0 else f"rank-{rank}"

@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Iterable
 
 from rich.cells import cell_len
-from rich.style import Style
 from rich.segment import Segment
+from rich.style import Style
 from textual.geometry import Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView

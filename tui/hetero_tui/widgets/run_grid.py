@@ -13,7 +13,7 @@ STATUS_STYLES = {
     "skipped": "cyan",
     "running": "dim",
 }
-TASK_WIDTH = 34
+TASK_WIDTH = 30
 
 
 def cell_text(cell) -> Text:

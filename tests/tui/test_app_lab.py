@@ -1,0 +1,163 @@
+"""The app's playbook actions for real: ansible-runner over SSH against the lab laptops, driven by Pilot.
+
+Every test works on a copy of the lab inventory (tmp_path) and keeps its runs in tmp_path/artifacts."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from hetero_tui.app import HeteroApp
+from hetero_tui.screens.confirm import ConfirmScreen
+from hetero_tui.screens.history import HistoryScreen
+from hetero_tui.screens.inventory import InventoryScreen
+from hetero_tui.screens.logs import LogsScreen
+from hetero_tui.screens.metrics import MetricsScreen
+from hetero_tui.screens.run import RawOutputScreen, ResultScreen, RunScreen
+from hetero_tui.services.inventory import Inventory
+from hetero_tui.widgets.log_view import LogView
+from hetero_tui.widgets.run_grid import RunGridTable
+from textual.widgets import DataTable, Log, Static
+
+from tests.lab.pipeline import TINY_TRAINING, run_playbook
+from tests.tui.app_helpers import copy_inventory, log_view_lines, pilot_test, table_rows, text_of, wait_for
+
+pytestmark = pytest.mark.lab
+LAPTOPS = ["lap1", "lap2", "lap3"]
+
+
+def lab_app(lab, tmp_path, **kwargs) -> HeteroApp:
+    inventory = copy_inventory(lab.inventory, tmp_path / "inv")
+    return HeteroApp(inventory, artifacts=tmp_path / "artifacts", save_dir=tmp_path, **kwargs)
+
+
+async def finished(pilot, timeout: float = 600) -> None:
+    await wait_for(pilot, lambda: pilot.app.current_run.grid.status != "running", timeout, "the run to end")
+    await pilot.pause(0.5)  # the grid redraws every 0.2 s
+
+
+@pilot_test
+async def test_status_fills_the_grid_and_host_states_and_is_kept_for_later(lab, tmp_path):
+    app = lab_app(lab, tmp_path, follow_containers=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        assert isinstance(pilot.app.screen, RunScreen)
+        await finished(pilot)
+        run = pilot.app.current_run
+        assert run.grid.status == "successful"
+        assert run.grid.hosts[:3] == LAPTOPS or sorted(run.grid.hosts) == LAPTOPS
+        table = pilot.app.screen.query_one(RunGridTable)
+        row = next(r for r in table_rows(table) if r[0].strip() == "Ask Docker for its version")
+        assert all(cell.startswith("ok ") and cell.endswith("s") for cell in row[1:4]), row
+        assert "Status" in text_of(pilot.app.screen.query_one("#run-title", Static))
+
+        await pilot.press("o")
+        assert isinstance(pilot.app.screen, RawOutputScreen)
+        raw = "\n".join(pilot.app.screen.query_one(Log).lines)
+        assert "PLAY RECAP" in raw and "HOST" in raw
+
+        await pilot.press("escape", "escape")
+        assert isinstance(pilot.app.screen, InventoryScreen)
+        hosts = {row[0]: row for row in table_rows(pilot.app.screen.query_one("#hosts", DataTable))}
+        assert hosts["lap1"][2:5] == ["master", "CPU", "0"]
+        assert hosts["lap3"][2:5] == ["worker", "CPU", "2"]
+        assert all(hosts[name][5].startswith("up docker ") for name in LAPTOPS), hosts
+
+        await pilot.press("h")
+        assert isinstance(pilot.app.screen, HistoryScreen)
+        past = table_rows(pilot.app.screen.query_one(DataTable))
+        assert [row[1:3] for row in past] == [["status", "successful"]]
+        await pilot.press("enter")
+        reopened = pilot.app.screen
+        assert isinstance(reopened, RunScreen) and reopened.run is not run
+        assert reopened.run.grid.counts() == run.grid.counts()
+
+
+@pilot_test
+async def test_preflight_from_the_palette_shows_an_unreachable_hosts_whole_result(lab, tmp_path):
+    app = lab_app(lab, tmp_path, follow_containers=False)
+    # The lab's outsider namespace answers on the lab subnet but runs no sshd: a laptop that is switched off.
+    inventory = Inventory.load(app.inventory_path)
+    assert inventory.add_host({"name": "asleep", "ansible_host": "10.77.0.99"}) == {}
+    inventory.save()
+    app.inventory = Inventory.load(app.inventory_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+p", *"preflight")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        assert isinstance(pilot.app.screen, RunScreen)
+        await finished(pilot)
+        grid = pilot.app.current_run.grid
+        assert [(r.host, r.status) for r in grid.failed()][:1] == [("asleep", "unreachable")]
+        await pilot.press("n", "enter")
+        result = pilot.app.screen
+        assert isinstance(result, ResultScreen)
+        assert result.result.host == "asleep" and result.result.status == "unreachable"
+        shown = "\n".join(text_of(widget) for widget in result.query(Static))
+        assert "10.77.0.99" in shown and '"unreachable": true' in shown
+        await pilot.press("escape", "escape")
+        hosts = {row[0]: row for row in table_rows(pilot.app.screen.query_one("#hosts", DataTable))}
+        assert hosts["asleep"][5].startswith("UNREACHABLE")
+
+
+@pilot_test
+async def test_cancelling_a_running_action_asks_first(lab, tmp_path):
+    app = lab_app(lab, tmp_path, follow_containers=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        run = pilot.app.current_run
+        await wait_for(pilot, lambda: run.grid.counts(), 300, "the first task result")
+        await pilot.press("c")
+        assert isinstance(pilot.app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert run.running and isinstance(pilot.app.screen, RunScreen)
+        await pilot.press("c", "y")
+        await finished(pilot)
+        assert run.grid.status == "canceled"
+        assert "canceled" in text_of(pilot.app.screen.query_one("#run-title", Static))
+
+
+@pytest.fixture(scope="module")
+def distributed(lab, base_image, tmp_path_factory):
+    """The trainer image on every laptop (distribute.yml sends it only where it is missing)."""
+    run = run_playbook("playbooks/distribute.yml", lab.inventory, tmp_path_factory.mktemp("distribute"))
+    assert run.rc == 0, run.stdout[-3000:]
+
+
+@pilot_test
+async def test_launch_streams_every_ranks_log_and_metrics_into_the_views(lab, distributed, tmp_path):
+    training = {
+        key: value for key, value in TINY_TRAINING.items() if not key.startswith("hetero_trainer_wait")
+    }
+    training["hetero_experiment_name"] = f"tui-{uuid.uuid4().hex[:8]}"  # a fresh run, not a resume
+    app = lab_app(lab, tmp_path, extravars=training)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("L")
+            await finished(pilot)
+            assert pilot.app.current_run.grid.status == "successful", pilot.app.current_run.grid.raw_output[
+                -2000:
+            ]
+            await pilot.press("l")
+            assert isinstance(pilot.app.screen, LogsScreen)
+            view = pilot.app.screen.query_one(LogView)
+
+            def every_rank_stepped() -> bool:
+                return all(rank in app.metrics.ranks and app.metrics.ranks[rank].points for rank in range(3))
+
+            await wait_for(pilot, every_rank_stepped, 600, "a step line from every rank")
+            await pilot.pause(0.5)
+            assert {line.rank for line in app.log_buffer.lines()} == {0, 1, 2}
+            shown = log_view_lines(view)
+            assert shown and all(row[:3] in ("[0]", "[1]", "[2]") for row in shown), shown
+            await pilot.press("2")  # rank 1's tab
+            assert {row[:3] for row in log_view_lines(view)} == {"[1]"}
+
+            await pilot.press("m")
+            assert isinstance(pilot.app.screen, MetricsScreen)
+            await pilot.pause(0.5)
+            for rank in range(3):
+                label = text_of(pilot.app.screen.query_one(f"#rank-row-{rank} #v-samples_per_s", Static))
+                assert label.startswith("samples/s ") and label != "samples/s -"
+    finally:
+        run_playbook("playbooks/stop.yml", lab.inventory, tmp_path / "stop")
