@@ -222,3 +222,27 @@ def test_status_playbook_on_the_lab_fills_host_states(lab, tmp_path):
     assert states.gpu_counts() == dict.fromkeys(names, 0)
     kept = json.loads((run.artifact_dir / "hetero_tui.json").read_text())
     assert kept["action"] == "status" and kept["status"] == "successful"
+
+
+@pytest.mark.lab
+def test_a_lab_host_with_an_unknown_host_key_is_refused(lab, tmp_path):
+    # the lab inventory without its known_hosts: ansible-runner would skip the check by default, we do not
+    inventory = tmp_path / "inventory.yml"
+    known_hosts = tmp_path / "empty_known_hosts"
+    known_hosts.write_text("")
+    lap = lab.laptops[0]
+    inventory.write_text(
+        "all:\n  children:\n    cluster:\n      hosts:\n"
+        f"        {lap.name}:\n          ansible_host: {lap.address}\n"
+        f"          ansible_user: root\n          ansible_ssh_private_key_file: {lab.key}\n"
+        f"          ansible_ssh_common_args: -o UserKnownHostsFile={known_hosts}\n"
+    )
+    playbook = _playbook(
+        tmp_path, "ping", "- hosts: cluster\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n"
+    )
+    run = PlaybookRun(playbook, inventory, None, artifacts=tmp_path / "artifacts")
+    finished = run.run()
+    assert finished.status == "failed"
+    (result,) = [cell.result for row in run.grid.plays[0].tasks for cell in row.cells.values()]
+    assert result.status == "unreachable" and "Host key verification failed" in result.message
+    assert known_hosts.read_text() == ""

@@ -9,9 +9,12 @@ prompt answering (kept in memory, never in the artifacts' command line or env), 
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -73,8 +76,8 @@ class PlaybookRun:
         self.ident = f"{stamp}-{self.action}"
         self.grid = RunGrid()
         self._cancel = threading.Event()
+        self._started = threading.Event()
         self._done = threading.Event()
-        self._thread: threading.Thread | None = None
         self.finished: RunFinished | None = None
 
     @property
@@ -83,11 +86,11 @@ class PlaybookRun:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and not self._done.is_set()
+        return self._started.is_set() and not self._done.is_set()
 
     def start(self) -> PlaybookRun:
-        self._thread = threading.Thread(target=self._run, name=f"playbook-{self.ident}", daemon=True)
-        self._thread.start()
+        """Run in a new background thread; returns at once."""
+        threading.Thread(target=self.run, name=f"playbook-{self.ident}", daemon=True).start()
         return self
 
     def cancel(self) -> None:
@@ -109,7 +112,12 @@ class PlaybookRun:
             self._deliver(event)
         return True  # keep the event in the artifacts
 
-    def _run(self) -> None:
+    def run(self) -> RunFinished:
+        """Run on the caller's thread (say, the app's thread worker) until the end; returns the RunFinished
+        that on_event also receives. One run per PlaybookRun."""
+        if self._started.is_set():
+            raise RuntimeError(f"run {self.ident} was already started")
+        self._started.set()
         import ansible_runner  # imported here: a second or so, paid by the worker, not the UI
 
         (self.artifacts / ".runner").mkdir(parents=True, exist_ok=True)
@@ -121,6 +129,7 @@ class PlaybookRun:
             "started": time.time(),
         }
         runner = None
+        control_dir = tempfile.mkdtemp(prefix="hetero-tui-cp-", dir="/tmp")  # short: socket paths are limited
         try:
             runner = ansible_runner.run(
                 private_data_dir=str(self.artifacts / ".runner"),
@@ -136,7 +145,12 @@ class PlaybookRun:
                 envvars={
                     "ANSIBLE_CONFIG": str(self.repo_root / "ansible.cfg"),
                     "ANSIBLE_NOCOLOR": "1",
+                    # ansible-runner turns host-key checking off unless told; a TUI run is as strict as
+                    # ansible-playbook with the same ansible.cfg and environment
+                    "ANSIBLE_HOST_KEY_CHECKING": _host_key_checking(self.repo_root / "ansible.cfg"),
                     "PATH": _path_with_venv(),
+                    # own SSH control sockets: another ansible run on this machine cannot close ours
+                    "ANSIBLE_SSH_CONTROL_PATH_DIR": control_dir,
                 },
                 event_handler=self._handle,
                 cancel_callback=self._cancel.is_set,
@@ -147,6 +161,8 @@ class PlaybookRun:
         except Exception as err:  # a broken setup must end the run visibly, not kill the thread silently
             status, rc = "error", None
             meta["error"] = f"{type(err).__name__}: {err}"
+        finally:
+            shutil.rmtree(control_dir, ignore_errors=True)  # idle masters exit by themselves (ControlPersist)
         stats = _stats_from_runner(runner) if runner is not None else {}
         meta.update(status=status, rc=rc, finished=time.time())
         if self.artifact_dir.exists():
@@ -157,6 +173,16 @@ class PlaybookRun:
             self._deliver(self.finished)
         finally:
             self._done.set()
+        return self.finished
+
+
+def _host_key_checking(ansible_cfg: Path) -> str:
+    """What ansible-playbook would use: the environment, else ansible.cfg, else Ansible's default (on)."""
+    if "ANSIBLE_HOST_KEY_CHECKING" in os.environ:
+        return os.environ["ANSIBLE_HOST_KEY_CHECKING"]
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ansible_cfg)
+    return parser.get("defaults", "host_key_checking", fallback="True")
 
 
 def _path_with_venv() -> str:
