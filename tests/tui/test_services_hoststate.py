@@ -1,0 +1,60 @@
+"""Host state service: what a run's results say about each host."""
+
+from __future__ import annotations
+
+from hetero_tui.services.events import HostResult
+from hetero_tui.services.hoststate import TASK_CONTAINERS, TASK_DOCKER, TASK_IMAGE, ContainerState, HostStates
+
+
+def _result(task: str, host: str, status: str = "ok", **res) -> HostResult:
+    return HostResult("Status", "p1", task, f"t-{task}", host, status, 0.1, res)
+
+
+def test_status_results_fill_docker_image_and_containers():
+    states = HostStates()
+    states.apply(_result(TASK_DOCKER, "lap1", rc=0, stdout="20.10.24+dfsg1\n"))
+    states.apply(_result(TASK_IMAGE, "lap1", rc=0, stdout="sha256:0123456789abcdef0123"))
+    # the exact line format of playbooks/status.yml's docker inspect
+    lines = ["/hetero-rank-0 running 0 0", "/hetero-rank-1 exited 2 3"]
+    states.apply(_result(TASK_CONTAINERS, "lap1", rc=0, stdout_lines=lines))
+    states.apply(_result(TASK_DOCKER, "lap2", rc=1, stdout=""))
+    states.apply(_result(TASK_IMAGE, "lap2", rc=1, stdout=""))
+    lap1, lap2 = states.hosts["lap1"], states.hosts["lap2"]
+    assert (lap1.reachable, lap1.docker, lap1.image) == (True, "20.10.24+dfsg1", "0123456789ab")
+    assert lap1.containers == [
+        ContainerState("hetero-rank-0", "running", 0, 0),
+        ContainerState("hetero-rank-1", "exited", 2, 3),
+    ]
+    assert (lap2.docker, lap2.image, lap2.containers) == ("down", "missing", [])
+
+
+def test_hardware_facts_give_gpus_ranks_and_master():
+    states = HostStates()
+    facts = {
+        "hetero_gpu_count": 2,
+        "hetero_host_ranks": [{"rank": 0, "local_rank": 0, "gpu": 0}, {"rank": 1, "local_rank": 1, "gpu": 1}],
+        "hetero_master_host": "desktop",
+        "unrelated_fact": 1,
+    }
+    states.apply(_result("Record the rank plan", "desktop", ansible_facts=facts))
+    states.apply(_result("Record the rank plan", "laptop", ansible_facts={"hetero_gpu_count": 0}))
+    desktop = states.hosts["desktop"]
+    assert (desktop.gpu_count, desktop.ranks, desktop.is_master) == (2, [0, 1], True)
+    assert "unrelated_fact" not in desktop.facts
+    assert states.gpu_counts() == {"desktop": 2, "laptop": 0}
+    assert list(states.rank_facts()) == ["desktop"]
+
+
+def test_unreachable_and_failed_hosts_keep_the_reason():
+    states = HostStates()
+    states.apply(
+        _result("Gather", "ghost", "unreachable", msg="Failed to connect to the host via ssh: refused")
+    )
+    states.apply(_result("Ask", "lap1", "failed", msg="docker: command not found\nmore"))
+    states.apply(_result("Skipped", "lap3", "skipped"))
+    assert (states.hosts["ghost"].reachable, states.hosts["ghost"].error) == (
+        False,
+        "Failed to connect to the host via ssh: refused",
+    )
+    assert (states.hosts["lap1"].reachable, states.hosts["lap1"].error) == (True, "docker: command not found")
+    assert states.hosts["lap3"].reachable is None  # a skip says nothing about the host
