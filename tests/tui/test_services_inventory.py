@@ -74,6 +74,7 @@ def test_edits_keep_every_comment_and_the_order(inv_dir):
         "-           ansible_host: 192.168.1.20",
         "+           ansible_host: 192.168.1.30",
         "+           hetero_ranks: 2",
+        "+ ",
         "+         attic-pc:",
         "+           ansible_host: attic.lan",
         "+           ansible_user: carol",
@@ -86,6 +87,8 @@ def test_edits_keep_every_comment_and_the_order(inv_dir):
     ]
     # a key added at the end of a host goes before the next host's header comment, not after it
     assert "ansible_user: bob\n          hetero_ranks: 2\n\n        # A Windows laptop" in hosts_after
+    # hosts are separated by a blank line in this file: the new one too
+    assert "hetero_hardware_cluster_addr: 192.168.1.21\n\n        attic-pc:\n" in hosts_after
     again = Inventory.load(hosts)
     assert [h.name for h in again.hosts] == ["desktop", "gpu-box", "laptop", "wsl-laptop", "attic-pc"]
     assert (again.host("laptop").address, again.host("laptop").ranks) == ("192.168.1.30", 2)
@@ -206,6 +209,21 @@ def test_rank_plan_comes_from_the_project_rule_and_uses_gpu_facts(inv_dir):
     assert plan["master_host"] == "desktop" and plan["world_size"] == 5
     inv.update_host("laptop", {"hetero_ranks": "3"})
     assert "GPU" in inv.rank_plan({"laptop": 2})["error"]
+
+
+def test_a_host_added_to_a_compact_file_stays_compact(tmp_path):
+    path = tmp_path / "inventory.yml"
+    path.write_text(
+        "all:\n  children:\n    cluster:\n      hosts:\n        lap1:\n          ansible_host: 10.77.0.11"
+        "  # the first\n        lap2:\n"
+    )
+    inv = Inventory.load(path)
+    assert inv.add_host({"name": "lap3", "ansible_host": "10.77.0.13", "hetero_ranks": "2"}) == {}
+    inv.save()
+    assert path.read_text().endswith(
+        "ansible_host: 10.77.0.11  # the first\n        lap2:\n        lap3:\n"
+        "          ansible_host: 10.77.0.13\n          hetero_ranks: 2\n"
+    )
 
 
 def test_host_vars_merge_group_vars_like_ansible(tmp_path):

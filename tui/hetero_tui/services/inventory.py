@@ -24,6 +24,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import CommentMark
+from ruamel.yaml.tokens import CommentToken
 
 from hetero_train.cli import BACKENDS, DATASETS, MODELS, POLICIES
 
@@ -404,6 +406,15 @@ class Inventory:
             return errors
         name = _text(fields["name"])
         cluster = self._cluster(create=True)
+        names = list(cluster)
+        if names and _spaced(cluster, names[:-1]):
+            # the user separates hosts by a blank line: so does the new one
+            token = _take_tail(cluster, names[-1])
+            if token is None:
+                token = CommentToken("\n\n", CommentMark(0), None)
+            elif not token.value.endswith("\n\n"):
+                token.value += "\n"
+            _put_tail(cluster, names[-1], token)
         cluster[name] = None
         self._apply(name, fields)
         return {}
@@ -479,6 +490,16 @@ def _tail_slot(parent: CommentedMap, key) -> tuple[CommentedMap, object]:
         parent, key = value, list(value)[-1]
         value = parent[key]
     return parent, key
+
+
+def _spaced(cluster: CommentedMap, names: list) -> bool:
+    """Whether a blank line follows these hosts in the file."""
+    for name in names:
+        holder, last = _tail_slot(cluster, name)
+        slot = holder.ca.items.get(last)
+        if slot and len(slot) > 2 and slot[2] is not None and "\n\n" in slot[2].value:
+            return True
+    return False
 
 
 def _take_tail(parent: CommentedMap, key):
