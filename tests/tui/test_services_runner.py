@@ -202,6 +202,8 @@ def test_a_run_that_cannot_start_says_why(tmp_path):
     finished = run.start().wait(120)
     assert finished.status == "failed" and finished.rc != 0
     assert "missing.yml" in run.grid.raw_output
+    with pytest.raises(RuntimeError, match="already started"):
+        run.run()  # one run per PlaybookRun: a second would mix two runs' events in one grid
 
 
 @pytest.mark.lab

@@ -9,4 +9,12 @@
 
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]  # tui/hetero_tui/services -> the repository
+
+def _repo_root() -> Path:
+    """The checkout this package runs from (tui/hetero_tui/services -> ../../..), else the working directory
+    (an installed, non-editable copy is used from inside a checkout)."""
+    here = Path(__file__).resolve().parents[3]
+    return here if (here / "site.yml").exists() else Path.cwd()
+
+
+REPO_ROOT = _repo_root()
