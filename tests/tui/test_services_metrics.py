@@ -1,4 +1,4 @@
-"""Metrics service: the trainer's real output lines (a real 2-rank run) and crafted lines for stragglers."""
+"""Metrics service: real trainer output (a 2-rank run here, a container on a lab laptop), crafted straggler lines."""
 
 from __future__ import annotations
 
@@ -131,3 +131,36 @@ def test_other_lines_are_ignored(line):
     metrics = ClusterMetrics()
     assert parse_line(line) is None and metrics.feed_line(line, rank=0) is None
     assert metrics.ranks == {}
+
+
+@pytest.mark.lab
+def test_metrics_from_a_trainer_container_log_on_a_lab_laptop(lab, trainer_image):
+    """The whole path the TUI uses: a real trainer in a container, its log over SSH, metrics from it."""
+    lab.load_image("lap1", trainer_image)
+    name = "hetero-tui-metrics"
+    lab.docker("lap1", "rm", "-f", name)
+    args = ["--max-steps", "6", "--global-batch-size", "16", "--dataset-size", "200", "--log-every", "1"]
+    lab.docker("lap1", "run", "-d", "--name", name, "--network", "host", trainer_image, *args,
+               "--output-dir", "/tmp/exp", check=True)  # fmt: skip
+    inventory = Inventory.load(lab.inventory)
+    metrics, buffer = ClusterMetrics(), LogBuffer()
+
+    def on_line(line):
+        buffer.append(line)
+        metrics.feed_line(line.text, rank=line.rank)  # the app does this on its UI thread
+
+    stream = LogStream(
+        HostConnection.from_vars("lap1", inventory.host_vars("lap1")), 0, on_line, container=name
+    )
+    stream.start()
+    try:
+        deadline = time.monotonic() + 300
+        while not (0 in metrics.ranks and metrics.ranks[0].done) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stream.stop()
+        lab.docker("lap1", "rm", "-f", name)
+    assert metrics.ranks[0].done, "\n".join(line.text for line in buffer.lines()[-20:])
+    assert [p.step for p in metrics.ranks[0].points] == [1, 2, 3, 4, 5, 6]
+    assert metrics.world_size == 1 and metrics.total_throughput() > 0
+    assert buffer.lines(pattern=r"samples/s")  # the progress lines (stderr) are in the log view too
