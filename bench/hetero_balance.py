@@ -31,7 +31,7 @@ from statistics import median
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "hetero_balance.json"
 QUOTAS = {"fast": 1.5, "slow": 0.5}
-PERIOD_US = 100_000
+PERIOD_US = 10_000  # 10 ms: fine-grained throttling, a steadier "slower CPU" than the 100 ms default
 # On a shared machine other programs compete for the same cores. A high CPU weight lets each rank get
 # (up to) its quota while the benchmark runs, so the quota - not the neighbours - sets its speed.
 PRIORITY_V1 = 10 * 1024  # cpu.shares, default 1024

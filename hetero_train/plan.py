@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -56,29 +57,36 @@ def profile_speeds(path: Path, world_size: int) -> list[float]:
 
 
 def measure_speed(
-    model: torch.nn.Module, sample_shape: torch.Size, num_classes: int, device: torch.device
+    model: torch.nn.Module,
+    sample_shape: torch.Size,
+    num_classes: int,
+    device: torch.device,
+    budget_s: float = 1.0,
 ) -> float:
     """A quick hardware score: samples/s of forward+backward on a private copy with made-up inputs.
 
-    Runs on a copy with its own generator, so the real model and the global RNG are untouched.
+    Runs on a copy with its own generator, so the real model and the global RNG are untouched. The
+    median of several timed passes (about `budget_s` in all) resists a neighbour's burst of work.
     """
     m = copy.deepcopy(model).to(device)
     g = torch.Generator().manual_seed(0)
-    batch = 16
+    batch = 32
     x = torch.randn(batch, *sample_shape, generator=g).to(device)
     y = torch.randint(num_classes, (batch,), generator=g).to(device)
 
-    def once():
+    def once() -> float:
+        start = time.perf_counter()
         m.zero_grad(set_to_none=True)
         F.cross_entropy(m(x), y).backward()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+        return time.perf_counter() - start
 
     once()  # warm-up: allocation, kernel choice
-    start = time.perf_counter()
-    for _ in range(3):
-        once()
-    return 3 * batch / (time.perf_counter() - start)
+    times: list[float] = []
+    while len(times) < 3 or (sum(times) < budget_s and len(times) < 50):
+        times.append(once())
+    return batch / statistics.median(times)
 
 
 def initial_shares(
