@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -39,16 +38,26 @@ def apt_get(*args):
 
 
 @pytest.fixture
-def ufw():
-    """ufw on the machine for this test only. The laptops share /etc/ufw with the host and each other, so a
-    ufw left installed would have every laptop's provision run write the same rules file at once."""
+def ufw(lab):
+    """ufw on the machine, for this test only (other tests expect the machine as they found it), with each
+    laptop's own /etc/ufw, as real laptops have."""
     installed_here = shutil.which("ufw") is None
     if installed_here:
         apt_get("update")
         apt_get("install", "-y", "--no-install-recommends", "ufw")
-    yield
-    if installed_here:
-        apt_get("purge", "-y", "ufw")
+    try:
+        lab.make_private("/etc/ufw")
+        # A laptop whose private /etc/ufw was copied before ufw was installed lacks its files: add them.
+        package_files = subprocess.run(
+            ["tar", "-C", "/etc/ufw", "-c", "."], check=True, capture_output=True
+        ).stdout
+        for lap in lab.laptops:
+            if lab.run(lap.name, ["test", "-e", "/etc/ufw/ufw.conf"]).returncode != 0:
+                lab.run(lap.name, ["tar", "-C", "/etc/ufw", "-x"], input=package_files, check=True)
+        yield
+    finally:
+        if installed_here:
+            apt_get("purge", "-y", "ufw")
 
 
 def reaches(done: subprocess.CompletedProcess) -> bool:
@@ -77,7 +86,7 @@ def test_ufw_admits_cluster_peers_only(lab, ufw, tmp_path):
     def from_outsider(port):
         return lab.run_outside(["python3", "-c", CLIENT, address, str(port)])
 
-    ufw_files = set(Path("/etc/ufw").iterdir())
+    ufw_files = set(lab.run(HOST, ["ls", "/etc/ufw"]).stdout.split())
     try:
         deadline = time.monotonic() + 120  # until the server listens (this machine may be busy)
         while not reaches(lab.run(HOST, ["python3", "-c", CLIENT, address, str(RENDEZVOUS)])):
@@ -108,6 +117,6 @@ def test_ufw_admits_cluster_peers_only(lab, ufw, tmp_path):
     finally:
         # Leave the lab as it was: ufw off with no rules (its files are shared by every laptop and the host).
         lab.run(HOST, ["ufw", "--force", "reset"])
-        for backup in set(Path("/etc/ufw").iterdir()) - ufw_files:  # reset's dated copies of the rules
-            backup.unlink()
+        backups = set(lab.run(HOST, ["ls", "/etc/ufw"]).stdout.split()) - ufw_files  # reset's dated copies
+        lab.run(HOST, ["rm", "-f", *(f"/etc/ufw/{name}" for name in backups)])
         lab.run(HOST, ["kill", server.stdout.strip()])
