@@ -1,10 +1,13 @@
-"""Metrics service: real trainer output (a 2-rank run here, a container on a lab laptop), crafted straggler lines."""
+"""Metrics service: real trainer output (2 ranks here, a lab container), crafted straggler lines."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+from hetero_tui.services.inventory import Inventory
+from hetero_tui.services.logs import HostConnection, LogBuffer, LogStream
 from hetero_tui.services.metrics import ClusterMetrics, parse_line
 
 from tests.unit.runs import TINY, run_ranks
