@@ -86,12 +86,13 @@ def test_stream_over_ssh_waits_for_the_container_and_survives_a_restart(lab, bas
 
         connects = stream.connects
         lab.docker("lap3", "restart", "--time", "1", name, check=True)
-        _wait_for(
-            lambda: sum(t.startswith("boot ") for t in got.texts()) == 2, what="the restarted container"
-        )
-        _wait_for(
-            lambda: got.texts()[-1] != got.texts()[-2] and "tick 3" in got.texts()[-10:], what="new ticks"
-        )
+
+        def ticking_again() -> bool:
+            texts = got.texts()
+            boots = [i for i, text in enumerate(texts) if text.startswith("boot ")]
+            return len(boots) == 2 and "tick 3" in texts[boots[1] :]
+
+        _wait_for(ticking_again, what="the restarted container's lines")
         assert stream.connects > connects
         with got.lock:
             stamps = [(line.ts, line.text) for line in got.lines]
