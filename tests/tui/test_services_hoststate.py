@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from hetero_tui.services.events import HostResult
-from hetero_tui.services.hoststate import TASK_CONTAINERS, TASK_DOCKER, TASK_IMAGE, ContainerState, HostStates
+from hetero_tui.services.hoststate import (
+    TASK_CONTAINERS,
+    TASK_CONTROLLER_IMAGES,
+    TASK_DOCKER,
+    TASK_IMAGE,
+    ContainerState,
+    HostStates,
+)
 
 
 def _result(task: str, host: str, status: str = "ok", **res) -> HostResult:
@@ -58,3 +65,21 @@ def test_unreachable_and_failed_hosts_keep_the_reason():
     )
     assert (states.hosts["lap1"].reachable, states.hosts["lap1"].error) == (True, "docker: command not found")
     assert states.hosts["lap3"].reachable is None  # a skip says nothing about the host
+
+
+def test_image_is_current_when_it_matches_the_controllers_image_of_its_variant():
+    states = HostStates()
+    controller = [
+        {"item": "cpu", "rc": 0, "stdout": "sha256:aaaaaaaaaaaa1111"},
+        {"item": "gpu", "rc": 1, "stdout": ""},  # no GPU image built on this controller
+    ]
+    states.apply(_result(TASK_CONTROLLER_IMAGES, "lap1", results=controller))
+    for host, image in (("lap1", "sha256:aaaaaaaaaaaa1111"), ("lap2", "sha256:bbbbbbbbbbbb2222")):
+        states.apply(_result("Record the rank plan", host, ansible_facts={"hetero_image_variant": "cpu"}))
+        states.apply(_result(TASK_IMAGE, host, rc=0, stdout=image))
+    states.apply(_result("Record the rank plan", "gpu-box", ansible_facts={"hetero_image_variant": "gpu"}))
+    states.apply(_result(TASK_IMAGE, "gpu-box", rc=0, stdout="sha256:cccccccccccc"))
+    assert states.image_current("lap1") is True
+    assert states.image_current("lap2") is False
+    assert states.image_current("gpu-box") is None  # nothing to compare with
+    assert states.image_current("nowhere") is None

@@ -14,6 +14,8 @@ from .events import HostResult
 TASK_DOCKER = "Ask Docker for its version"
 TASK_IMAGE = "Read the loaded trainer image id"
 TASK_CONTAINERS = "List the rank containers and their state"
+# a loop over [cpu, gpu], run once on the controller
+TASK_CONTROLLER_IMAGES = "Read the controller's image ids"
 FACT_KEYS = (
     "hetero_gpu_count",
     "hetero_gpu_models",
@@ -64,6 +66,16 @@ class HostStates:
 
     def __init__(self) -> None:
         self.hosts: dict[str, HostState] = {}
+        self.controller_images: dict[str, str] = {}  # variant -> short id of the controller's image
+
+    def image_current(self, name: str) -> bool | None:
+        """Whether the host has the controller's image of its variant (None: not known)."""
+        state = self.hosts.get(name)
+        variant = state.facts.get("hetero_image_variant") if state else None
+        ours = self.controller_images.get(variant or "")
+        if state is None or state.image is None or ours is None:
+            return None
+        return state.image == ours
 
     def get(self, name: str) -> HostState:
         if name not in self.hosts:
@@ -101,6 +113,11 @@ class HostStates:
         elif event.task == TASK_IMAGE:
             image = str(res.get("stdout", "")).strip().replace("sha256:", "")
             state.image = image[:12] if res.get("rc") == 0 and image else "missing"
+        elif event.task == TASK_CONTROLLER_IMAGES:
+            for item in res.get("results") or []:
+                image = str(item.get("stdout", "")).strip().replace("sha256:", "")
+                if item.get("rc") == 0 and image:
+                    self.controller_images[str(item.get("item"))] = image[:12]
         elif event.task == TASK_CONTAINERS and res.get("rc") == 0:
             state.containers = [c for c in map(_container, res.get("stdout_lines") or []) if c]
 
