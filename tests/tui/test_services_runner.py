@@ -206,6 +206,14 @@ def test_a_run_that_cannot_start_says_why(tmp_path):
         run.run()  # one run per PlaybookRun: a second would mix two runs' events in one grid
 
 
+def test_a_missing_inventory_is_named(tmp_path):
+    events = []
+    run = PlaybookRun("status", tmp_path / "nowhere.yml", events.append, artifacts=tmp_path / "a")
+    finished = run.run()
+    assert finished.status == "error" and "nowhere.yml does not exist" in finished.error
+    assert events == [finished]
+
+
 @pytest.mark.lab
 def test_status_playbook_on_the_lab_fills_host_states(lab, tmp_path):
     states = HostStates()

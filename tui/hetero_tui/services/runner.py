@@ -131,6 +131,9 @@ class PlaybookRun:
         runner = None
         control_dir = tempfile.mkdtemp(prefix="hetero-tui-cp-", dir="/tmp")  # short: socket paths are limited
         try:
+            if not self.inventory.is_file():
+                # ansible-runner would take a missing path for inline inventory text: say it plainly instead
+                raise FileNotFoundError(f"inventory: {self.inventory} does not exist; pick an inventory file")
             runner = ansible_runner.run(
                 private_data_dir=str(self.artifacts / ".runner"),
                 project_dir=str(self.repo_root),  # ansible-playbook's working directory
