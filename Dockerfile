@@ -9,6 +9,8 @@ ARG BASE_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
 # of the final image (the legacy builder has no RUN --mount).
 FROM ${BASE_IMAGE} AS deps
 ARG TORCH_SPEC=""
+# Installed beside torch: numpy, which torch's object collectives need and the CPU wheel does not bring.
+ARG EXTRA_REQUIREMENTS=""
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY build/wheelhouse/ /tmp/wheelhouse/
@@ -16,7 +18,8 @@ RUN set -eu; \
     python3 -m venv --system-site-packages /opt/hetero; \
     if ls /tmp/wheelhouse/*.whl >/dev/null 2>&1; then src="--no-index --find-links /tmp/wheelhouse"; \
     else src="--extra-index-url ${TORCH_INDEX_URL}"; fi; \
-    if [ -n "${TORCH_SPEC}" ]; then /opt/hetero/bin/pip install --no-cache-dir $src "${TORCH_SPEC}"; fi; \
+    reqs="${TORCH_SPEC} ${EXTRA_REQUIREMENTS}"; \
+    if [ -n "${reqs# }" ]; then /opt/hetero/bin/pip install --no-cache-dir $src $reqs; fi; \
     /opt/hetero/bin/python -c "import torch; print('torch', torch.__version__)"
 
 # --- Stage 2: the image hosts receive. Layers from the least to the most often changed, so a code change

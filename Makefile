@@ -36,6 +36,8 @@ test: venv
 
 # --- The trainer image (CPU variant, built offline from a wheelhouse; see Dockerfile) ---
 TRAINER_TORCH ?= torch==2.13.0
+# Beside torch, as roles/image installs it (hetero_image_extra_requirements): same build args, same image id.
+TRAINER_EXTRA ?= numpy
 IMAGE_CPU ?= hetero-trainer:cpu
 BASE_CPU ?= hetero-base:bookworm
 
@@ -43,13 +45,14 @@ BASE_CPU ?= hetero-base:bookworm
 # pip finds the CPU torch wheel on this machine's disk and its small dependencies on the package index.
 build/wheelhouse/.stamp: Makefile
 	mkdir -p build/wheelhouse
-	$(PYTHON) -m pip download --quiet --dest build/wheelhouse --python-version 3.11 --only-binary=:all: $(TRAINER_TORCH)
+	$(PYTHON) -m pip download --quiet --dest build/wheelhouse --python-version 3.11 --only-binary=:all: $(TRAINER_TORCH) $(TRAINER_EXTRA)
 	touch $@
 
 wheelhouse: build/wheelhouse/.stamp
 
 image: wheelhouse
-	docker build --build-arg BASE_IMAGE=$(BASE_CPU) --build-arg TORCH_SPEC=$(TRAINER_TORCH) -t $(IMAGE_CPU) .
+	docker build --build-arg BASE_IMAGE=$(BASE_CPU) --build-arg TORCH_SPEC=$(TRAINER_TORCH) \
+	    --build-arg EXTRA_REQUIREMENTS="$(TRAINER_EXTRA)" -t $(IMAGE_CPU) .
 
 # --- The lab: N "laptops" on this machine (network + mount namespaces, own sshd and dockerd); see tests/lab ---
 N ?= 3

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +63,12 @@ class PlaybookRun:
             if changed and play.startswith(play_prefix)
         ]
 
+    def failures(self) -> list[tuple[str, str]]:
+        """(task, host) of every failed or unreachable task result, to say why a run failed."""
+        return [
+            (task, host) for _, task, host, status, _ in self.tasks if status in ("failed", "unreachable")
+        ]
+
     def statuses(self, task_prefix: str, host: str) -> list[str]:
         return [status for _, task, h, status, _ in self.tasks if h == host and task.startswith(task_prefix)]
 
@@ -79,23 +87,30 @@ def run_playbook(
     """ansible-playbook through ansible-runner (events carry the play of every task result); `repo` is the
     checkout whose playbooks, roles and ansible.cfg run."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    control_dir = tempfile.mkdtemp(prefix="hcp-", dir="/tmp")
     env = {
         "ANSIBLE_CONFIG": str(repo / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
         # ansible-runner turns host-key checking off by default; a user's run keeps it on, so do we.
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        # Own SSH control sockets: other ansible runs against the same laptops (other sessions on this
+        # machine) then cannot close a connection under this one. Short path: sockets have a length limit.
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": control_dir,
     }
-    runner = ansible_runner.run(
-        private_data_dir=str(data_dir),
-        project_dir=str(repo),
-        playbook=str(repo / playbook),
-        inventory=str(inventory),
-        extravars=extra_vars or {},
-        envvars=env,
-        quiet=True,
-        timeout=1800,
-    )
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(data_dir),
+            project_dir=str(repo),
+            playbook=str(repo / playbook),
+            inventory=str(inventory),
+            extravars=extra_vars or {},
+            envvars=env,
+            quiet=True,
+            timeout=1800,
+        )
+    finally:
+        shutil.rmtree(control_dir, ignore_errors=True)
     tasks = []
     for event in runner.events:
         status = STATUS.get(event.get("event"))

@@ -23,7 +23,7 @@ def controller_tarball():
     return tarballs[0]
 
 
-def test_a_damaged_tarball_left_on_a_host_is_replaced_and_the_image_loads(lab, tmp_path):
+def test_a_damaged_tarball_left_on_a_host_is_replaced_and_the_image_loads(lab, base_image, tmp_path):
     assert distribute(lab, tmp_path, "first").rc == 0
     lab.docker(VICTIM, "rmi", "--force", "hetero-trainer:cpu", check=True)
     # A transfer cut short earlier left a truncated file under the very name the next copy uses.
@@ -42,7 +42,7 @@ def test_a_damaged_tarball_left_on_a_host_is_replaced_and_the_image_loads(lab, t
         assert run.changed_in("Distribute").get(host, 0) == 0
 
 
-def test_a_tarball_that_does_not_match_its_recorded_sha256_is_never_loaded(lab, tmp_path):
+def test_a_tarball_that_does_not_match_its_recorded_sha256_is_never_loaded(lab, base_image, tmp_path):
     assert distribute(lab, tmp_path, "first").rc == 0
     tarball = controller_tarball()
     lab.docker(VICTIM, "rmi", "--force", "hetero-trainer:cpu", check=True)

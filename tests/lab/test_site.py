@@ -33,7 +33,8 @@ def ranks(lab):
 
 
 @pytest.fixture(scope="module")
-def first_run(lab, tmp_path_factory):
+def first_run(lab, base_image, tmp_path_factory):
+    """site.yml from wherever the lab stands (the controller builds the image offline on the base image)."""
     run = run_playbook("site.yml", lab.inventory, tmp_path_factory.mktemp("site-1"), SETTINGS)
     assert run.rc == 0, run.stdout[-4000:]
     return run
