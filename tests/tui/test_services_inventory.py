@@ -260,3 +260,18 @@ def test_saving_through_a_group_vars_symlink_keeps_the_link(inv_dir, tmp_path):
     inv.save()
     assert (lab / "group_vars").is_symlink()
     assert "hetero_max_steps: 50" in (inv_dir / "group_vars" / "all.yml").read_text()
+
+
+def test_settings_for_an_inventory_without_group_vars_create_it(tmp_path):
+    path = tmp_path / "inventory.yml"
+    path.write_text(
+        "all:\n  children:\n    cluster:\n      hosts:\n        lap1:\n          ansible_host: 10.0.0.1\n"
+    )
+    inv = Inventory.load(path)
+    assert not inv.dirty and inv.save() == []
+    assert inv.update_settings({"hetero_epochs": "2", "hetero_model": "resnet18"}) == {}
+    assert inv.save() == [tmp_path / "group_vars" / "all.yml"]
+    assert (
+        tmp_path / "group_vars" / "all.yml"
+    ).read_text() == "---\nhetero_epochs: 2\nhetero_model: resnet18\n"
+    assert not inv.dirty

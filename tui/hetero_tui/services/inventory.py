@@ -237,14 +237,22 @@ class Inventory:
         yaml.dump(doc, out)
         return out.getvalue()
 
+    def _changes(self) -> list[tuple[Path, str]]:
+        """(file, new text) for every file whose text in memory differs from the file."""
+        changes = []
+        hosts_text = self._dump(self._doc, self._text)
+        if hosts_text != self._text:
+            changes.append((self.path, hosts_text))
+        if self._settings_text is not None or len(self._settings_doc) > 0:  # no settings file, none set: none
+            settings_text = self._dump(self._settings_doc, self._settings_text or "---\n")
+            if settings_text != self._settings_text:
+                changes.append((self.settings_path, settings_text))
+        return changes
+
     @property
     def dirty(self) -> bool:
         """True when memory differs from the files."""
-        return (
-            self._dump(self._doc, self._text) != self._text
-            or (self._settings_text is not None or len(self._settings_doc) > 0)
-            and self._dump(self._settings_doc, self._settings_text) != (self._settings_text or "")
-        )
+        return bool(self._changes())
 
     def save(self) -> list[Path]:
         """Write the files that changed (atomically); raise InventoryInvalid and write nothing on any error.
@@ -254,17 +262,14 @@ class Inventory:
         if errors:
             raise InventoryInvalid(errors)
         written = []
-        hosts_text = self._dump(self._doc, self._text)
-        if hosts_text != self._text:
-            _atomic_write(self.path, hosts_text)
-            self._text = hosts_text
-            written.append(self.path)
-        if self._settings_text is not None or len(self._settings_doc) > 0:
-            settings_text = self._dump(self._settings_doc, self._settings_text or "---\n")
-            if settings_text != self._settings_text:
-                _atomic_write(self.settings_path, settings_text)
-                self._settings_text = settings_text
-                written.append(self.settings_path)
+        for path, text in self._changes():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(path, text)
+            if path == self.path:
+                self._text = text
+            else:
+                self._settings_text = text
+            written.append(path)
         return written
 
     # reading ------------------------------------------------------------------------------------------
