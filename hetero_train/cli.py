@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +185,9 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = parse_config(argv)
+        # The small CPU image has torch without numpy; torch warns about it on import. Nothing here uses
+        # numpy (cifar10 only, with torchvision), so keep stderr to what the user needs.
+        warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
         from .trainer import run  # torch is imported only once the input is known to be good
 
         return run(config)

@@ -2,6 +2,8 @@
 
 The environment names are the ones torchrun and the rank containers set (RANK, WORLD_SIZE, LOCAL_RANK,
 MASTER_ADDR, MASTER_PORT), so the trainer runs unchanged under either. A flag wins over the environment.
+Under SLURM's srun, the unset ones come from SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID and the first node
+of SLURM_NODELIST (see slurm.py).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from . import slurm
 from .errors import BadInput
 
 DEFAULT_MASTER_ADDR = "127.0.0.1"
@@ -48,7 +51,7 @@ def resolve(
     master_port: int | None = None,
     env: Mapping[str, str] | None = None,
 ) -> DistEnv:
-    env = os.environ if env is None else env
+    env = slurm.fill_from_slurm(os.environ if env is None else env)
     world = _int_from("WORLD_SIZE", world_size, env, 1, "--world-size")
     r = _int_from("RANK", rank, env, 0, "--rank")
     # Without LOCAL_RANK (a plain container), the rank is alone on its host: local rank 0.
