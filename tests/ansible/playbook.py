@@ -30,6 +30,7 @@ class Result:
     stdout: str
     tasks: list = field(default_factory=list)  # [(task name, host, status, changed)]
     results: dict = field(default_factory=dict)  # {(task name, host): the module's result}
+    plays: list = field(default_factory=list)  # names of the plays in which some task ran, in order
 
     def changed(self, host: str) -> int:
         return (self.stats.get("changed") or {}).get(host, 0)
@@ -73,13 +74,15 @@ def run_playbook(
         quiet=True,
         timeout=1200,
     )
-    tasks, results = [], {}
+    tasks, results, plays = [], {}, []
     for event in runner.events:
         status = STATUS.get(event.get("event"))
         data = event.get("event_data", {})
         if status and data.get("task"):
             name = f"{data.get('role', '')} : {data['task']}".lstrip(" :")
             results[(name, data.get("host"))] = data.get("res") or {}
+            if data.get("play") not in plays:
+                plays.append(data.get("play"))
             changed = bool((data.get("res") or {}).get("changed"))
             tasks.append(
                 (f"{data.get('role', '')} : {data['task']}".lstrip(" :"), data.get("host"), status, changed)
