@@ -1,0 +1,1 @@
+"""Fault, bad-input and security tests (reliability): the cluster survives what happens to laptops."""
