@@ -93,3 +93,16 @@ def run_playbook(
         results=results,
         plays=plays,
     )
+
+
+def inventory_copy(source: Path, dest_dir: Path, host_vars: dict[str, dict] | None = None) -> Path:
+    """Copy an inventory next to a symlink to inventory/group_vars (what the README tells users to do),
+    optionally adding host vars; returns the new inventory file."""
+    data = yaml.safe_load(source.read_text())
+    for host, extra in (host_vars or {}).items():
+        data["all"]["children"]["cluster"]["hosts"][host].update(extra)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    (dest_dir / "group_vars").symlink_to(GROUP_VARS)
+    target = dest_dir / "inventory.yml"
+    target.write_text(yaml.safe_dump(data, sort_keys=False))
+    return target
