@@ -7,11 +7,30 @@ import functools
 import json
 import shutil
 import time
+import uuid
 from pathlib import Path
 
 from hetero_tui.services.logs import LogLine
 
+from tests.lab.pipeline import TINY_TRAINING, run_playbook
+
 REPO = Path(__file__).resolve().parents[2]
+
+
+def tiny_training() -> dict:
+    """Extra vars for a training of a few seconds on the lab, under a fresh experiment name (a reused name
+    would resume a finished run and print no step). No waiting: the TUI follows the run itself."""
+    training = {
+        key: value for key, value in TINY_TRAINING.items() if not key.startswith("hetero_trainer_wait")
+    }
+    training["hetero_experiment_name"] = f"tui-{uuid.uuid4().hex[:8]}"
+    return training
+
+
+def distribute_image(lab, data_dir: Path) -> None:
+    """The trainer image on every lab laptop (distribute.yml sends it only where it is missing)."""
+    run = run_playbook("playbooks/distribute.yml", lab.inventory, data_dir)
+    assert run.rc == 0, run.stdout[-3000:]
 
 
 def pilot_test(test):

@@ -4,8 +4,6 @@ Every test works on a copy of the lab inventory (tmp_path) and keeps its runs in
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from hetero_tui.app import HeteroApp
 from hetero_tui.screens.confirm import ConfirmScreen
@@ -19,11 +17,25 @@ from hetero_tui.widgets.log_view import LogView
 from hetero_tui.widgets.run_grid import RunGridTable
 from textual.widgets import DataTable, Log, Static
 
-from tests.lab.pipeline import TINY_TRAINING, run_playbook
-from tests.tui.app_helpers import copy_inventory, log_view_lines, pilot_test, table_rows, text_of, wait_for
+from tests.lab.pipeline import run_playbook
+from tests.tui.app_helpers import (
+    copy_inventory,
+    distribute_image,
+    log_view_lines,
+    pilot_test,
+    table_rows,
+    text_of,
+    tiny_training,
+    wait_for,
+)
 
 pytestmark = pytest.mark.lab
 LAPTOPS = ["lap1", "lap2", "lap3"]
+
+
+@pytest.fixture(scope="module")
+def distributed(lab, base_image, tmp_path_factory):
+    distribute_image(lab, tmp_path_factory.mktemp("distribute"))
 
 
 def lab_app(lab, tmp_path, **kwargs) -> HeteroApp:
@@ -117,20 +129,9 @@ async def test_cancelling_a_running_action_asks_first(lab, tmp_path):
         assert "canceled" in text_of(pilot.app.screen.query_one("#run-title", Static))
 
 
-@pytest.fixture(scope="module")
-def distributed(lab, base_image, tmp_path_factory):
-    """The trainer image on every laptop (distribute.yml sends it only where it is missing)."""
-    run = run_playbook("playbooks/distribute.yml", lab.inventory, tmp_path_factory.mktemp("distribute"))
-    assert run.rc == 0, run.stdout[-3000:]
-
-
 @pilot_test
 async def test_launch_streams_every_ranks_log_and_metrics_into_the_views(lab, distributed, tmp_path):
-    training = {
-        key: value for key, value in TINY_TRAINING.items() if not key.startswith("hetero_trainer_wait")
-    }
-    training["hetero_experiment_name"] = f"tui-{uuid.uuid4().hex[:8]}"  # a fresh run, not a resume
-    app = lab_app(lab, tmp_path, extravars=training)
+    app = lab_app(lab, tmp_path, extravars=tiny_training())
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("L")

@@ -210,7 +210,7 @@ class HeteroApp(App):
         self.runs[record.run_id] = record
         self.current_run = record
         self.run_worker(
-            lambda: handle.start().wait(),
+            handle.run,  # blocking: ansible-runner runs on this worker's thread
             thread=True,
             group="playbooks",
             name=action.name,
@@ -234,14 +234,16 @@ class HeteroApp(App):
         if isinstance(message.event, HostResult):
             self.states.apply(message.event)
         if isinstance(message.event, RunFinishedEvent):
-            self.post_message(RunFinished(record.run_id, message.event.status, message.event.rc))
+            event = message.event
+            self.post_message(RunFinished(record.run_id, event.status, event.rc, getattr(event, "error", "")))
 
     def on_run_finished(self, message: RunFinished) -> None:
         record = self.runs[message.run_id]
         record.cancelling = False
         self._refresh_dirty_grids()
         severity = "information" if message.status == "successful" else "error"
-        self.notify(f"{record.name}: {message.status} (rc={message.rc})", severity=severity, timeout=6)
+        why = f": {message.error}" if message.error else ""
+        self.notify(f"{record.name}: {message.status} (rc={message.rc}){why}", severity=severity, timeout=6)
         self.refresh_inventory()
         if record.name == "Launch" or record.name == "Up":
             self.ensure_log_streams()  # new containers: follow every rank the facts name
@@ -302,7 +304,7 @@ class HeteroApp(App):
             if self.metrics.feed_line(line.text, line.rank) is not None:
                 stepped = True
         logs = self.get_screen("logs")
-        if logs.is_mounted:
+        if logs.is_mounted and not self._stopping.is_set():
             logs.add_lines(message.lines)
         if stepped:
             self.post_message(MetricsUpdated())

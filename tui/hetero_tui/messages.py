@@ -25,11 +25,12 @@ class RunEventArrived(Message):
 class RunFinished(Message):
     """A playbook run ended: status is ansible-runner's (successful, failed, canceled, timeout)."""
 
-    def __init__(self, run_id: str, status: str, rc: int | None) -> None:
+    def __init__(self, run_id: str, status: str, rc: int | None, error: str = "") -> None:
         super().__init__()
         self.run_id = run_id
         self.status = status
         self.rc = rc
+        self.error = error  # why a run could not start at all (status "error")
 
 
 class LogLinesArrived(Message):

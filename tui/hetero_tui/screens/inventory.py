@@ -74,7 +74,7 @@ class InventoryScreen(HeteroScreen):
                 role,
                 kind,
                 ",".join(map(str, ranks)) or "-",
-                _state_text(state),
+                _state_text(state, app.states.image_current(host.name) if state else None),
                 key=host.name,
             )
         if inventory.hosts:
@@ -146,7 +146,7 @@ def _kind(state) -> str:
     return f"GPU x{state.gpu_count}" if state.gpu_count else "CPU"
 
 
-def _state_text(state) -> Text:
+def _state_text(state, image_current: bool | None = None) -> Text:
     """reachable / Docker / image / containers, as far as the runs so far have told."""
     if state is None or state.reachable is None:
         return Text("unknown: run Status (s)", style="dim")
@@ -154,9 +154,13 @@ def _state_text(state) -> Text:
         return Text(f"UNREACHABLE {state.error}", style="bold red")
     text = Text("up", style="green")
     if state.docker:
-        text.append(f" docker {state.docker}", style="red" if state.docker == "down" else "")
-    if state.image:
-        text.append(f" img {state.image[:7]}", style="red" if state.image == "missing" else "")
+        text.append(f" docker {state.docker.split('+')[0]}", style="red" if state.docker == "down" else "")
+    if state.image == "missing":
+        text.append(" no image", style="red")
+    elif state.image:
+        # the controller's image differs: Distribute would send it again
+        label = {True: "image ok", False: "image old"}.get(image_current, f"img {state.image[:7]}")
+        text.append(f" {label}", style="yellow" if image_current is False else "")
     running = sum(1 for c in state.containers if c.state == "running")
     if state.containers:
         bad = any(c.state != "running" and c.exit_code not in (0, None) for c in state.containers)

@@ -7,6 +7,7 @@ import time
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Footer, Header, Input, Static, Tab, Tabs
 
@@ -74,8 +75,12 @@ class LogsScreen(HeteroScreen):
 
     # ---- fed by the app ----------------------------------------------------------------------------------
     def add_lines(self, lines) -> None:
+        try:
+            view = self.query_one(LogView)
+        except NoMatches:  # the app is closing: the view is gone
+            return
         self._ensure_tabs({line.rank for line in lines})
-        self.query_one(LogView).add_rows(lines)
+        view.add_rows(lines)
 
     def _ensure_tabs(self, ranks) -> None:
         tabs = self.query_one(Tabs)
