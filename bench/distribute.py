@@ -9,37 +9,26 @@ Prints a table and writes bench/results/distribute.json.   Run: .venv/bin/python
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from tests.lab import LabConfig, session
-from tests.lab.pipeline import REPO, controller_image_id, laptop_image_id, run_playbook, tx_bytes
+from tests.lab.pipeline import (
+    REPO,
+    controller_image_id,
+    laptop_image_id,
+    run_playbook,
+    snapshot_repo,
+    tx_bytes,
+)
 
 RESULTS = REPO / "bench" / "results" / "distribute.json"
-# The copy needs the sources and the offline wheelhouse, not the venv, the lab or old experiments.
-SKIP = {
-    ".venv",
-    ".git",
-    "experiments",
-    "lab",
-    "images",
-    "collect",
-    "base-rootfs",
-    "__pycache__",
-    ".ruff_cache",
-}
 
 
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def copy_repo(dest: Path) -> Path:
-    shutil.copytree(REPO, dest, symlinks=True, ignore=lambda _dir, names: [n for n in names if n in SKIP])
-    return dest
 
 
 def distribute(lab, repo: Path, work: Path, label: str) -> dict:
@@ -60,7 +49,7 @@ def distribute(lab, repo: Path, work: Path, label: str) -> dict:
         "laptops_copied_to": copied,
         "tarball_bytes": tarballs[-1].stat().st_size if tarballs else None,
         "changed": run.changed_in("Distribute"),
-        "image_id": controller_image_id(),
+        "image_id": controller_image_id(repo=repo),
     }
     assert all(laptop_image_id(lab, lap.name) == row["image_id"] for lap in lab.laptops)
     log(f"{label}: {row['seconds']} s, {row['bytes_sent'] / 1e6:.1f} MB sent, copied to {copied or 'none'}")
@@ -70,21 +59,19 @@ def distribute(lab, repo: Path, work: Path, label: str) -> dict:
 def main() -> None:
     with session(LabConfig()) as lab, tempfile.TemporaryDirectory(prefix="hetero-bench-") as tmp:
         work = Path(tmp)
-        log("clearing the laptops' images and the saved tarballs, so the first run starts from nothing")
-        for lap in lab.laptops:
-            lab.docker(lap.name, "rmi", "--force", "hetero-trainer:cpu")
-        for old in (REPO / "build" / "images").glob("hetero-trainer-cpu-*"):
-            old.unlink()
-
-        rows = [distribute(lab, REPO, work, "first distribution")]
-        rows.append(distribute(lab, REPO, work, "re-run, image unchanged"))
-
-        log("copying the repository to make a one-line code change")
-        changed = copy_repo(work / "repo")
+        # Frozen copies of the working tree (no saved tarballs in them): the original, and one with a change.
+        original = snapshot_repo(work / "original")
+        changed = snapshot_repo(work / "changed")
         init = changed / "hetero_train" / "__init__.py"
         init.write_text(init.read_text() + "# bench/distribute.py: a one-line change\n")
+        log("removing the image from every laptop, so the first run starts from nothing")
+        for lap in lab.laptops:
+            lab.docker(lap.name, "rmi", "--force", "hetero-trainer:cpu")
+
+        rows = [distribute(lab, original, work, "first distribution")]
+        rows.append(distribute(lab, original, work, "re-run, image unchanged"))
         rows.append(distribute(lab, changed, work, "re-run after a one-line code change"))
-        rows.append(distribute(lab, REPO, work, "back to the original code"))
+        rows.append(distribute(lab, original, work, "back to the original code"))
 
     first = rows[0]
     print(f"{'step':40} {'seconds':>8} {'MB sent':>9} {'vs first':>9}  copied to")

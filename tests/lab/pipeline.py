@@ -122,12 +122,32 @@ def run_playbook(
     return PlaybookRun(rc=runner.rc, stdout=runner.stdout.read(), tasks=tasks)
 
 
+# Not copied into a snapshot: the venv, git, the lab's state, outputs of earlier runs.
+SNAPSHOT_SKIP = {".venv", ".git", "experiments", "lab", "images", "collect", "base-rootfs", "__pycache__"}
+
+
+def snapshot_repo(dest: Path) -> Path:
+    """A frozen copy of the working tree (a real copy, about 250 MB, mostly the wheelhouse). Runs from it
+    build the image from these exact sources, whatever other sessions on this machine edit meanwhile."""
+    shutil.copytree(
+        REPO,
+        dest,
+        symlinks=True,
+        ignore=lambda _dir, names: [n for n in names if n in SNAPSHOT_SKIP or n.startswith(".ruff")],
+    )
+    return dest
+
+
 def tx_bytes(lab, laptop) -> int:
     """Bytes the controller has sent to a laptop so far (the laptop's veth on the controller side)."""
     return int(Path(f"/sys/class/net/{lab.laptop(laptop).host_veth}/statistics/tx_bytes").read_text())
 
 
-def controller_image_id(variant: str = "cpu") -> str:
+def controller_image_id(variant: str = "cpu", repo: Path = REPO) -> str:
+    """The image id distribute.yml last built from `repo` (its --iidfile), else the controller's tag."""
+    built = repo / "build" / "images" / f".built-{variant}"
+    if built.exists():
+        return built.read_text().strip()
     out = subprocess.run(
         ["docker", "image", "inspect", "--format", "{{.Id}}", f"hetero-trainer:{variant}"],
         capture_output=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.pipeline import REPO, controller_image_id, laptop_image_id, run_playbook
+from tests.lab.pipeline import controller_image_id, laptop_image_id, run_playbook, snapshot_repo
 
 pytestmark = pytest.mark.lab
 
@@ -13,28 +13,36 @@ LANDING = "/var/lib/hetero-cluster/images"
 VICTIM = "lap3"
 
 
-def distribute(lab, tmp_path, name):
-    return run_playbook("playbooks/distribute.yml", lab.inventory, tmp_path / name)
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory):
+    """The working tree frozen for this module, so the image does not change between two runs."""
+    return snapshot_repo(tmp_path_factory.mktemp("checkout") / "repo")
 
 
-def controller_tarball():
-    tarballs = sorted((REPO / "build" / "images").glob("hetero-trainer-cpu-*.tar.zst"))
+def distribute(lab, checkout, tmp_path, name):
+    return run_playbook("playbooks/distribute.yml", lab.inventory, tmp_path / name, repo=checkout)
+
+
+def controller_tarball(checkout):
+    tarballs = sorted((checkout / "build" / "images").glob("hetero-trainer-cpu-*.tar.zst"))
     assert len(tarballs) == 1, tarballs
     return tarballs[0]
 
 
-def test_a_damaged_tarball_left_on_a_host_is_replaced_and_the_image_loads(lab, base_image, tmp_path):
-    assert distribute(lab, tmp_path, "first").rc == 0
+def test_a_damaged_tarball_left_on_a_host_is_replaced_and_the_image_loads(
+    lab, base_image, checkout, tmp_path
+):
+    assert distribute(lab, checkout, tmp_path, "first").rc == 0
     lab.docker(VICTIM, "rmi", "--force", "hetero-trainer:cpu", check=True)
     # A transfer cut short earlier left a truncated file under the very name the next copy uses.
-    image_hex = controller_image_id().removeprefix("sha256:")
+    image_hex = controller_image_id(repo=checkout).removeprefix("sha256:")
     remote = f"{LANDING}/hetero-trainer-cpu-{image_hex}.tar.zst"
     lab.run(VICTIM, f"mkdir -p {LANDING} && head -c 1000000 /dev/urandom > {remote}", check=True)
 
-    run = distribute(lab, tmp_path, "again")
+    run = distribute(lab, checkout, tmp_path, "again")
 
     assert run.rc == 0, run.stdout[-3000:]
-    assert laptop_image_id(lab, VICTIM) == controller_image_id()
+    assert laptop_image_id(lab, VICTIM) == controller_image_id(repo=checkout)
     assert lab.run(VICTIM, f"ls -A {LANDING}").stdout.strip() == ""
     others = [lap.name for lap in lab.laptops if lap.name != VICTIM]
     for host in others:
@@ -42,15 +50,17 @@ def test_a_damaged_tarball_left_on_a_host_is_replaced_and_the_image_loads(lab, b
         assert run.changed_in("Distribute").get(host, 0) == 0
 
 
-def test_a_tarball_that_does_not_match_its_recorded_sha256_is_never_loaded(lab, base_image, tmp_path):
-    assert distribute(lab, tmp_path, "first").rc == 0
-    tarball = controller_tarball()
+def test_a_tarball_that_does_not_match_its_recorded_sha256_is_never_loaded(
+    lab, base_image, checkout, tmp_path
+):
+    assert distribute(lab, checkout, tmp_path, "first").rc == 0
+    tarball = controller_tarball(checkout)
     lab.docker(VICTIM, "rmi", "--force", "hetero-trainer:cpu", check=True)
     try:
         with tarball.open("ab") as damaged:  # the controller's copy rots after its sha256 was recorded
             damaged.write(b"bit rot")
 
-        run = distribute(lab, tmp_path, "damaged")
+        run = distribute(lab, checkout, tmp_path, "damaged")
 
         assert run.rc != 0
         assert "not loaded" in run.stdout, run.stdout[-3000:]
@@ -60,6 +70,6 @@ def test_a_tarball_that_does_not_match_its_recorded_sha256_is_never_loaded(lab, 
         # Dropping the damaged tarball makes the next run save a fresh one; the laptop gets its image back.
         tarball.unlink()
         tarball.with_name(tarball.name + ".sha256").unlink()
-        restored = distribute(lab, tmp_path, "restored")
+        restored = distribute(lab, checkout, tmp_path, "restored")
     assert restored.rc == 0, restored.stdout[-3000:]
-    assert laptop_image_id(lab, VICTIM) == controller_image_id()
+    assert laptop_image_id(lab, VICTIM) == controller_image_id(repo=checkout)

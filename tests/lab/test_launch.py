@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.pipeline import TINY_TRAINING, rank_containers, run_playbook
+from tests.lab.pipeline import TINY_TRAINING, rank_containers, run_playbook, snapshot_repo
 
 pytestmark = pytest.mark.lab
 
 
 def test_a_setting_the_trainer_rejects_stops_the_launch_at_rank_0_with_its_message(lab, base_image, tmp_path):
     settings = {**TINY_TRAINING, "hetero_experiment_name": "bad-input", "hetero_model": "no_such_model"}
+    checkout = snapshot_repo(tmp_path / "repo")
     try:
         # A typo in group_vars: preflight only checks that settings exist; the trainer knows its models.
-        run = run_playbook("site.yml", lab.inventory, tmp_path / "site", settings)
+        run = run_playbook("site.yml", lab.inventory, tmp_path / "site", settings, repo=checkout)
 
         assert run.rc != 0
         assert run.failures() == [("trainer : Stop when rank 0 does not listen", "lap1")], run.stdout[-3000:]
@@ -23,4 +24,4 @@ def test_a_setting_the_trainer_rejects_stops_the_launch_at_rank_0_with_its_messa
         for lap in lab.laptops[1:]:
             assert rank_containers(lab, lap.name) == {}, f"{lap.name} started a rank"
     finally:
-        run_playbook("playbooks/stop.yml", lab.inventory, tmp_path / "stop")
+        run_playbook("playbooks/stop.yml", lab.inventory, tmp_path / "stop", repo=checkout)

@@ -17,6 +17,7 @@ from tests.lab.pipeline import (
     laptop_image_id,
     rank_containers,
     run_playbook,
+    snapshot_repo,
     status_table,
     tx_bytes,
 )
@@ -33,23 +34,29 @@ def ranks(lab):
 
 
 @pytest.fixture(scope="module")
-def first_run(lab, base_image, tmp_path_factory):
+def checkout(tmp_path_factory):
+    """The working tree frozen for this module: both site.yml runs build the very same sources."""
+    return snapshot_repo(tmp_path_factory.mktemp("checkout") / "repo")
+
+
+@pytest.fixture(scope="module")
+def first_run(lab, base_image, checkout, tmp_path_factory):
     """site.yml from wherever the lab stands (the controller builds the image offline on the base image)."""
-    run = run_playbook("site.yml", lab.inventory, tmp_path_factory.mktemp("site-1"), SETTINGS)
+    run = run_playbook("site.yml", lab.inventory, tmp_path_factory.mktemp("site-1"), SETTINGS, repo=checkout)
     assert run.rc == 0, run.stdout[-4000:]
     return run
 
 
 @pytest.fixture(scope="module")
-def second_run(lab, first_run, tmp_path_factory):
+def second_run(lab, checkout, first_run, tmp_path_factory):
     sent_before = {lap.name: tx_bytes(lab, lap) for lap in lab.laptops}
-    run = run_playbook("site.yml", lab.inventory, tmp_path_factory.mktemp("site-2"), SETTINGS)
+    run = run_playbook("site.yml", lab.inventory, tmp_path_factory.mktemp("site-2"), SETTINGS, repo=checkout)
     run.sent = {lap.name: tx_bytes(lab, lap) - sent_before[lap.name] for lap in lab.laptops}
     return run
 
 
-def test_site_yml_trains_to_the_end_with_metrics_on_every_laptop(lab, first_run):
-    image = controller_image_id()
+def test_site_yml_trains_to_the_end_with_metrics_on_every_laptop(lab, checkout, first_run):
+    image = controller_image_id(repo=checkout)
     for name, rank in ranks(lab).items():
         assert laptop_image_id(lab, name) == image, f"{name} does not run the controller's image"
         assert rank_containers(lab, name) == {f"hetero-rank-{rank}": ("exited", 0)}
@@ -75,12 +82,12 @@ def test_a_second_site_run_changes_nothing_in_provision_and_distribute_and_sends
         assert second_run.sent[host] < 20_000_000, f"{second_run.sent[host]} bytes sent to {host}"
 
 
-def test_status_reports_what_each_laptops_docker_says(lab, second_run, tmp_path):
-    run = run_playbook("playbooks/status.yml", lab.inventory, tmp_path / "status")
+def test_status_reports_what_each_laptops_docker_says(lab, checkout, second_run, tmp_path):
+    run = run_playbook("playbooks/status.yml", lab.inventory, tmp_path / "status", repo=checkout)
     assert run.rc == 0, run.stdout[-3000:]
     assert run.changed_in("Status") == dict.fromkeys([lap.name for lap in lab.laptops], 0)
     table = status_table(run.stdout)
-    image = controller_image_id()
+    image = controller_image_id(repo=checkout)
     for lap in lab.laptops:
         line = table[lap.name]
         truth = rank_containers(lab, lap.name)
@@ -91,13 +98,14 @@ def test_status_reports_what_each_laptops_docker_says(lab, second_run, tmp_path)
         assert laptop_image_id(lab, lap.name) == image
 
 
-def test_collect_brings_the_experiment_back_from_every_laptop(lab, second_run, tmp_path):
+def test_collect_brings_the_experiment_back_from_every_laptop(lab, checkout, second_run, tmp_path):
     dest = tmp_path / "experiments"
     run = run_playbook(
         "playbooks/collect.yml",
         lab.inventory,
         tmp_path / "collect",
         {"hetero_experiment_name": EXPERIMENT, "hetero_collect_dir": str(dest)},
+        repo=checkout,
     )
     assert run.rc == 0, run.stdout[-3000:]
     for name, rank in ranks(lab).items():
@@ -114,6 +122,7 @@ def test_collect_brings_the_experiment_back_from_every_laptop(lab, second_run, t
         lab.inventory,
         tmp_path / "collect-2",
         {"hetero_experiment_name": EXPERIMENT, "hetero_collect_dir": str(dest)},
+        repo=checkout,
     )
     assert again.rc == 0, again.stdout[-3000:]
     backups = list(edited.parent.glob("gpu_profiles.json.*~"))
@@ -121,12 +130,12 @@ def test_collect_brings_the_experiment_back_from_every_laptop(lab, second_run, t
     assert edited.read_text() != "my notes\n"
 
 
-def test_stop_leaves_no_rank_container_and_status_says_so(lab, second_run, tmp_path):
-    run = run_playbook("playbooks/stop.yml", lab.inventory, tmp_path / "stop")
+def test_stop_leaves_no_rank_container_and_status_says_so(lab, checkout, second_run, tmp_path):
+    run = run_playbook("playbooks/stop.yml", lab.inventory, tmp_path / "stop", repo=checkout)
     assert run.rc == 0, run.stdout[-3000:]
     for lap in lab.laptops:
         assert rank_containers(lab, lap.name) == {}
-    status = run_playbook("playbooks/status.yml", lab.inventory, tmp_path / "status")
+    status = run_playbook("playbooks/status.yml", lab.inventory, tmp_path / "status", repo=checkout)
     table = status_table(status.stdout)
     for lap in lab.laptops:
         assert table[lap.name].endswith("no rank containers")
