@@ -11,6 +11,7 @@ from hetero_tui.screens.forms import FieldForm
 from hetero_tui.screens.help import HelpScreen
 from hetero_tui.screens.history import HistoryScreen
 from hetero_tui.screens.inventory import InventoryScreen
+from hetero_tui.screens.password import BecomePasswordScreen
 from textual.widgets import Button, DataTable, Input, Static
 
 from tests.tui.app_helpers import REPO, copy_inventory, pilot_test, table_rows, text_of
@@ -164,3 +165,13 @@ def test_missing_inventory_is_one_line_and_exit_2(tmp_path, capsys):
     assert err == f"hetero-tui: inventory {tmp_path / 'nope.yml'} not found; pass an existing file with -i"
     assert main(["-i", str(REPO / "inventory" / "hosts.yml"), "-e", "max_steps"]) == 2
     assert "write name=value" in capsys.readouterr().err
+
+
+@pilot_test
+async def test_an_inventory_that_becomes_root_asks_for_the_sudo_password_first(inventory, tmp_path):
+    async with make_app(inventory, tmp_path).run_test(size=(80, 24)) as pilot:
+        await pilot.press("p")  # Preflight: the example inventory says ansible_become: true
+        assert isinstance(pilot.app.screen, BecomePasswordScreen)
+        await pilot.press("escape")  # cancelled: no run starts
+        assert isinstance(pilot.app.screen, InventoryScreen)
+        assert pilot.app.current_run is None and not (tmp_path / "artifacts").exists()

@@ -30,6 +30,7 @@ from hetero_tui.screens.history import HistoryScreen
 from hetero_tui.screens.inventory import InventoryScreen
 from hetero_tui.screens.logs import LogsScreen
 from hetero_tui.screens.metrics import MetricsScreen
+from hetero_tui.screens.password import BecomePasswordScreen
 from hetero_tui.screens.run import RunScreen
 from hetero_tui.services import REPO_ROOT
 from hetero_tui.services import runner as runner_service
@@ -92,6 +93,8 @@ class HeteroApp(App):
         self.runs: dict[str, RunRecord] = {}
         self.current_run: RunRecord | None = None
         self._grid_dirty: set[str] = set()
+        self._inventory_dirty = False
+        self._become_password: str | None = None  # asked once when the inventory says ansible_become
         self.sub_title = display_path(self.inventory_path)
         self.states = HostStates()
         # Logs: stream threads -> pending -> the pump worker -> LogLinesArrived batches -> screens.
@@ -202,8 +205,21 @@ class HeteroApp(App):
             self.notify(f"{busy.name} is still running: wait, or cancel it (r, then c)", severity="warning")
             return None
         action = BY_ID[action_id]
+        if self._become_password is None and self._needs_become_password():
+
+            def answered(password: str | None) -> None:
+                if password is not None:
+                    self._become_password = password
+                    self.start_action(action_id)
+
+            self.push_screen(BecomePasswordScreen(), answered)
+            return None
         handle = runner_service.PlaybookRun(
-            action_id, self.inventory_path, extravars=self.extravars, artifacts=self.artifacts
+            action_id,
+            self.inventory_path,
+            extravars=self.extravars,
+            artifacts=self.artifacts,
+            become_password=self._become_password or None,  # "" = sudo needs none: no prompt to answer
         )
         record = RunRecord(action.name, handle.ident, handle=handle)
         handle.on_event = lambda event: self.post_message(RunEventArrived(record.run_id, event))
@@ -219,6 +235,16 @@ class HeteroApp(App):
         self.push_screen(RunScreen(record))
         return record
 
+    def _needs_become_password(self) -> bool:
+        """Some host becomes root through sudo and the inventory holds no password for it."""
+        for host in self.inventory.hosts:
+            hostvars = self.inventory.host_vars(host.name)
+            become = str(hostvars.get("ansible_become", "")).lower() in ("true", "yes", "1")
+            known = hostvars.get("ansible_become_password") or hostvars.get("ansible_become_pass")
+            if become and not known:
+                return True
+        return False
+
     def cancel_run(self, record: RunRecord) -> None:
         if record.running:
             record.cancelling = True
@@ -233,6 +259,7 @@ class HeteroApp(App):
         self._grid_dirty.add(record.run_id)
         if isinstance(message.event, HostResult):
             self.states.apply(message.event)
+            self._inventory_dirty = True
         if isinstance(message.event, RunFinishedEvent):
             event = message.event
             self.post_message(RunFinished(record.run_id, event.status, event.rc, getattr(event, "error", "")))
@@ -318,6 +345,9 @@ class HeteroApp(App):
         self.log_states[message.rank] = message.state
 
     def _refresh_dirty_grids(self) -> None:
+        if self._inventory_dirty:  # host states learnt from the running action show up as they arrive
+            self._inventory_dirty = False
+            self.refresh_inventory()
         if not self._grid_dirty:
             return
         dirty, self._grid_dirty = self._grid_dirty, set()
