@@ -9,6 +9,7 @@ Prints a table and writes bench/results/distribute.json.   Run: .venv/bin/python
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from tests.lab import LabConfig, session
 from tests.lab.pipeline import (
+    OWN_LAB,
     REPO,
     controller_image_id,
     laptop_image_id,
@@ -57,7 +59,9 @@ def distribute(lab, repo: Path, work: Path, label: str) -> dict:
 
 
 def main() -> None:
-    with session(LabConfig()) as lab, tempfile.TemporaryDirectory(prefix="hetero-bench-") as tmp:
+    # HETERO_DELIVERY_OWN_LAB=1: a lab of our own, untouched by other sessions (tests/lab/pipeline.py).
+    config = OWN_LAB if os.environ.get("HETERO_DELIVERY_OWN_LAB") == "1" else LabConfig()
+    with session(config) as lab, tempfile.TemporaryDirectory(prefix="hetero-bench-") as tmp:
         work = Path(tmp)
         # Frozen copies of the working tree (no saved tarballs in them): the original, and one with a change.
         original = snapshot_repo(work / "original")

@@ -4,6 +4,7 @@ changed. Used by the end-to-end tests (tests/lab/test_site.py, test_distribute.p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -15,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ansible_runner
+
+from tests.lab.config import LabConfig
+from tests.lab.lab import session
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -31,6 +35,29 @@ TINY_TRAINING = {
     "hetero_trainer_wait": True,
     "hetero_trainer_wait_timeout": 900,
 }
+
+
+# A lab of the delivery tests' own (other names, another subnet), for a machine where other sessions use
+# the shared lab at the same time (their containers, their launches): HETERO_DELIVERY_OWN_LAB=1.
+OWN_LAB = LabConfig(
+    prefix="dlv",
+    subnet="10.78.0",
+    bridge="hlab-dlv",
+    outsider="dlv-out",
+    cgroup="hetero-dlv",
+    state_dir=REPO / "build" / "lab-delivery",
+)
+
+
+@contextlib.contextmanager
+def delivery_lab(shared):
+    """The shared lab (the `lab` fixture), or with HETERO_DELIVERY_OWN_LAB=1 a lab of our own, brought up
+    for the tests and taken down after, unless it was already running."""
+    if os.environ.get("HETERO_DELIVERY_OWN_LAB") != "1":
+        yield shared
+        return
+    with session(OWN_LAB) as own:
+        yield own
 
 
 @dataclass
@@ -122,19 +149,20 @@ def run_playbook(
     return PlaybookRun(rc=runner.rc, stdout=runner.stdout.read(), tasks=tasks)
 
 
-# Not copied into a snapshot: the venv, git, the lab's state, outputs of earlier runs.
-SNAPSHOT_SKIP = {".venv", ".git", "experiments", "lab", "images", "collect", "base-rootfs", "__pycache__"}
+# Not copied into a snapshot: the venv, git, outputs of earlier runs; of build/ only the wheelhouse is kept.
+SNAPSHOT_SKIP = {".venv", ".git", "experiments", "__pycache__", ".pytest_cache", ".ruff_cache"}
+
+
+def _snapshot_ignore(directory: str, names: list[str]) -> list[str]:
+    if Path(directory) == REPO / "build":
+        return [n for n in names if n != "wheelhouse"]
+    return [n for n in names if n in SNAPSHOT_SKIP]
 
 
 def snapshot_repo(dest: Path) -> Path:
     """A frozen copy of the working tree (a real copy, about 250 MB, mostly the wheelhouse). Runs from it
     build the image from these exact sources, whatever other sessions on this machine edit meanwhile."""
-    shutil.copytree(
-        REPO,
-        dest,
-        symlinks=True,
-        ignore=lambda _dir, names: [n for n in names if n in SNAPSHOT_SKIP or n.startswith(".ruff")],
-    )
+    shutil.copytree(REPO, dest, symlinks=True, ignore=_snapshot_ignore)
     return dest
 
 

@@ -14,6 +14,7 @@ from tests.lab.pipeline import (
     EXPERIMENTS,
     TINY_TRAINING,
     controller_image_id,
+    delivery_lab,
     laptop_image_id,
     rank_containers,
     run_playbook,
@@ -23,6 +24,14 @@ from tests.lab.pipeline import (
 )
 
 pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab(lab):
+    """The shared lab, or our own one (HETERO_DELIVERY_OWN_LAB=1; see tests/lab/pipeline.py)."""
+    with delivery_lab(lab) as chosen:
+        yield chosen
+
 
 EXPERIMENT = f"e2e-{int(time.time())}"
 SETTINGS = {**TINY_TRAINING, "hetero_experiment_name": EXPERIMENT}
@@ -115,7 +124,7 @@ def test_collect_brings_the_experiment_back_from_every_laptop(lab, checkout, sec
         assert (dest / EXPERIMENT / name / "configs" / "gpu_profiles.json").exists()
 
     # Collecting again over a file the user edited keeps the edit beside the fresh copy.
-    edited = dest / EXPERIMENT / "lap1" / "configs" / "gpu_profiles.json"
+    edited = dest / EXPERIMENT / lab.laptops[0].name / "configs" / "gpu_profiles.json"
     edited.write_text("my notes\n")
     again = run_playbook(
         "playbooks/collect.yml",
