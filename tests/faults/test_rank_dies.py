@@ -1,0 +1,144 @@
+"""A rank dies mid-training — first a worker, then the master — and the job recovers by itself: the crashed
+container is restarted by its restart policy, every other rank notices the lost peer at its next collective,
+exits and is restarted too, all ranks agree on the newest snapshot they all hold and resume. The job completes
+with the weights of an uninterrupted run, recomputing at most --save-every steps per crash, and status.yml
+shows the restarts."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.faults.rank_faults import crash, events, last_step, state, wait_until
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+EXPERIMENTS = "/var/lib/hetero-cluster/experiments"
+SAVE_EVERY = 5
+TRAINING = {
+    "hetero_max_steps": 40,
+    "hetero_save_every": SAVE_EVERY,
+    "hetero_global_batch_size": 24,
+    "hetero_batch_size": 8,
+    "hetero_dataset_size": 960,
+    "hetero_log_every": 1,
+}
+HANG_GUARD_S = 900  # generous upper bounds on waits, so a broken recovery fails instead of hanging
+
+
+@pytest.fixture(scope="module")
+def cluster(fault_lab, trainer_image, tmp_path_factory):
+    """The fault lab with the trainer image loaded, and an inventory beside a copy of the settings."""
+    for lap in fault_lab.laptops:
+        fault_lab.load_image(lap.name, trainer_image)
+    dest = tmp_path_factory.mktemp("rank-dies")
+    (dest / "group_vars").mkdir()
+    (dest / "group_vars" / "all.yml").write_text((REPO / "inventory" / "group_vars" / "all.yml").read_text())
+    inventory = dest / "inventory.yml"
+    inventory.write_text(
+        yaml.safe_dump(yaml.safe_load(Path(fault_lab.inventory).read_text()), sort_keys=False)
+    )
+    return fault_lab, inventory
+
+
+def playbook(inventory: Path, name: str, extra: dict) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), f"playbooks/{name}", "-e", json.dumps(extra)]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=HANG_GUARD_S)
+
+
+def final_weights(lab, laptop: str, experiment: str) -> dict:
+    path = f"{EXPERIMENTS}/{experiment}/checkpoints/final.pt"
+    data = lab.run(laptop, ["cat", path], check=True, input=b"").stdout  # bytes in, bytes out
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)["model"]
+
+
+def relative_difference(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    diff = torch.sqrt(sum(((a[k].double() - b[k].double()) ** 2).sum() for k in a))
+    norm = torch.sqrt(sum((b[k].double() ** 2).sum() for k in b))
+    return float(diff / norm)
+
+
+def recomputed_per_resume(rank_events: list[dict]) -> list[int]:
+    """For every resume: how many already-computed steps it recomputes (newest step logged before it minus
+    the step it resumed from)."""
+    newest, found = 0, []
+    for event in rank_events:
+        if event["event"] == "step":
+            newest = max(newest, event["step"])
+        elif event["event"] == "resume":
+            found.append(newest - event["step"])
+    return found
+
+
+def test_a_worker_then_the_master_crash_and_the_job_recovers_to_the_same_weights(cluster):
+    lab, inventory = cluster
+    master, worker = lab.laptops[0].name, lab.laptops[1].name
+    tag = uuid.uuid4().hex[:6]
+    reference, faulty = f"ref-{tag}", f"crash-{tag}"
+
+    run = playbook(
+        inventory,
+        "launch.yml",
+        {**TRAINING, "hetero_experiment_name": reference, "hetero_trainer_wait": True},
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+
+    run = playbook(inventory, "launch.yml", {**TRAINING, "hetero_experiment_name": faulty})
+    assert run.returncode == 0, run.stdout[-3000:]
+    wait_until("the worker's step 8", lambda: last_step(lab, worker, "hetero-rank-1") >= 8, HANG_GUARD_S, 0.5)
+    crash(lab, worker, "hetero-rank-1")
+
+    def resumed_past(step: int) -> bool:
+        rank0 = events(lab, master, "hetero-rank-0")
+        return any(e["event"] == "resume" for e in rank0) and last_step(lab, master, "hetero-rank-0") >= step
+
+    wait_until("rank 0 resumed and at step 22", lambda: resumed_past(22), HANG_GUARD_S, 0.5)
+    crash(lab, master, "hetero-rank-0")
+
+    def finished() -> bool:
+        return all(
+            state(lab, lap, f"hetero-rank-{r}").get("status") == "exited"
+            for r, lap in enumerate([master, worker])
+        )
+
+    wait_until("both ranks to exit", finished, HANG_GUARD_S, 2)
+    for rank, laptop in enumerate([master, worker]):
+        final = state(lab, laptop, f"hetero-rank-{rank}")
+        assert final["exit_code"] == 0, (
+            laptop,
+            final,
+            lab.docker(laptop, "logs", "--tail", "20", f"hetero-rank-{rank}").stderr,
+        )
+        assert final["restarts"] >= 1, (
+            final
+        )  # both crashes restarted every rank (a lost peer ends the others too)
+        rank_events = events(lab, laptop, f"hetero-rank-{rank}")
+        assert rank_events[-1]["event"] == "done"
+        recomputed = recomputed_per_resume(rank_events)
+        assert len(recomputed) == 2, recomputed  # one resume per crash
+        assert all(0 <= n <= SAVE_EVERY for n in recomputed), recomputed
+
+    assert (
+        relative_difference(final_weights(lab, master, faulty), final_weights(lab, master, reference)) <= 1e-5
+    )
+
+    status = playbook(inventory, "status.yml", {})
+    assert status.returncode == 0, status.stdout[-3000:]
+    for rank in (0, 1):
+        restarts = re.search(rf"hetero-rank-{rank} exited\(0\) restarts=(\d+)", status.stdout)
+        assert restarts and int(restarts.group(1)) >= 1, status.stdout[-2000:]
