@@ -17,7 +17,7 @@ from hetero_tui.widgets.log_view import LogView
 from hetero_tui.widgets.run_grid import RunGridTable
 from textual.widgets import DataTable, Log, Static
 
-from tests.lab.pipeline import run_playbook
+from tests.lab.pipeline import rank_containers, run_playbook
 from tests.tui.app_helpers import (
     copy_inventory,
     distribute_image,
@@ -130,23 +130,26 @@ async def test_cancelling_a_running_action_asks_first(lab, tmp_path):
 
 
 @pilot_test
-async def test_launch_streams_every_ranks_log_and_metrics_into_the_views(lab, distributed, tmp_path):
-    app = lab_app(lab, tmp_path, extravars=tiny_training())
+async def test_launch_shows_rank_logs_and_metrics_then_stop_and_collect(lab, distributed, tmp_path):
+    training = tiny_training()
+    collected = tmp_path / "collected"
+    app = lab_app(lab, tmp_path, extravars={**training, "hetero_collect_dir": str(collected)})
+    stopped = False
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("L")
             await finished(pilot)
-            assert pilot.app.current_run.grid.status == "successful", pilot.app.current_run.grid.raw_output[
-                -2000:
-            ]
+            grid = pilot.app.current_run.grid
+            assert grid.status == "successful", grid.raw_output[-2000:]
             await pilot.press("l")
             assert isinstance(pilot.app.screen, LogsScreen)
             view = pilot.app.screen.query_one(LogView)
 
-            def every_rank_stepped() -> bool:
-                return all(rank in app.metrics.ranks and app.metrics.ranks[rank].points for rank in range(3))
+            def every_rank_done() -> bool:
+                ranks = app.metrics.ranks
+                return all(r in ranks and ranks[r].points and ranks[r].done for r in range(3))
 
-            await wait_for(pilot, every_rank_stepped, 600, "a step line from every rank")
+            await wait_for(pilot, every_rank_done, 600, "every rank's step lines and its end")
             await pilot.pause(0.5)
             assert {line.rank for line in app.log_buffer.lines()} == {0, 1, 2}
             shown = log_view_lines(view)
@@ -160,5 +163,21 @@ async def test_launch_streams_every_ranks_log_and_metrics_into_the_views(lab, di
             for rank in range(3):
                 label = text_of(pilot.app.screen.query_one(f"#rank-row-{rank} #v-samples_per_s", Static))
                 assert label.startswith("samples/s ") and label != "samples/s -"
+
+            await pilot.press("S")  # Stop
+            await finished(pilot)
+            assert pilot.app.current_run.name == "Stop" and pilot.app.current_run.grid.status == "successful"
+            stopped = True
+            assert all(rank_containers(lab, name) == {} for name in LAPTOPS)
+
+            await pilot.press("C")  # Collect
+            await finished(pilot)
+            assert pilot.app.current_run.grid.status == "successful", pilot.app.current_run.grid.raw_output[
+                -2000:
+            ]
+            name = training["hetero_experiment_name"]
+            for rank, laptop in enumerate(LAPTOPS):
+                assert (collected / name / laptop / "logs" / f"rank_{rank}_metrics.json").is_file()
     finally:
-        run_playbook("playbooks/stop.yml", lab.inventory, tmp_path / "stop")
+        if not stopped:
+            run_playbook("playbooks/stop.yml", lab.inventory, tmp_path / "stop")

@@ -125,3 +125,15 @@ async def test_memory_stays_bounded(tmp_path):
         assert log_view_lines(view)[-1] == "[3] line 4999"
         await pilot.press("slash", *"line 49", "enter")
         assert view.matching_count == 100  # "line 4900".."line 4999": the older ones were dropped
+
+
+@pilot_test
+async def test_views_are_never_stacked_twice_and_escape_goes_back(tmp_path):
+    async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        await pilot.press("l", "m", "m", "l")  # logs, metrics, (metrics again: no-op), back to the logs
+        assert isinstance(pilot.app.screen, LogsScreen)
+        assert len(pilot.app.screen_stack) == 3  # default, inventory, logs
+        await pilot.press("r")  # no run yet: says so and stays
+        assert isinstance(pilot.app.screen, LogsScreen)
+        await pilot.press("escape")
+        assert pilot.app.screen.__class__.__name__ == "InventoryScreen"

@@ -129,26 +129,32 @@ class HeteroApp(App):
         self.show(name)
 
     def show(self, name: str) -> None:
+        """Bring a view to the front: the same view is never stacked twice (the stack stays short)."""
         if name == "inventory":
             while len(self.screen_stack) > 2:
                 self.pop_screen()
-        elif name == "run":
-            if self.current_run is None:
-                self.notify("no run yet: start an action (p Preflight, s Status, ...) or open a past run (h)")
-            else:
-                self.push_screen(RunScreen(self.current_run))
         elif name == "settings":
             self.show("inventory")
             self.screen.action_settings()
-        elif name == "history":
-            self.push_screen(HistoryScreen())
+        elif name == "run":
+            if self.current_run is None:
+                self.notify("no run yet: start an action (p Preflight, s Status, ...) or open a past run (h)")
+            elif not (isinstance(self.screen, RunScreen) and self.screen.run is self.current_run):
+                self.push_screen(RunScreen(self.current_run))
         elif name == "logs":
             self.ensure_log_streams()
-            if self.screen is not self.get_screen("logs"):
-                self.push_screen("logs")
-        elif name == "metrics":
-            self.ensure_log_streams()
-            self.push_screen(MetricsScreen())
+            logs = self.get_screen("logs")
+            if logs in self.screen_stack:
+                while self.screen is not logs:
+                    self.pop_screen()
+            else:
+                self.push_screen(logs)
+        else:
+            kind = {"history": HistoryScreen, "metrics": MetricsScreen}[name]
+            if name == "metrics":
+                self.ensure_log_streams()
+            if not isinstance(self.screen, kind):
+                self.push_screen(kind())
 
     def action_quit_app(self) -> None:
         running = [run for run in self.runs.values() if run.running]
