@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class SnapshotDir:
         """The snapshot, or None (with a warning, the file set aside) if it is truncated or corrupt."""
         path = self.path(step)
         try:
+            _check_crcs(path)
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as e:  # a truncated zip, a pickle error, ...: all mean "unusable"
             bad = path.with_name(path.name + ".corrupt")
@@ -54,6 +56,15 @@ class SnapshotDir:
                 flush=True,
             )
             return None
+
+
+def _check_crcs(path: Path) -> None:
+    """torch.load does not verify the CRC32 its zip format stores per record, so flipped bits would load
+    silently as wrong weights; zipfile's testzip checks every record (and a truncated file is no zip)."""
+    with zipfile.ZipFile(path) as z:
+        bad = z.testzip()
+    if bad is not None:
+        raise ValueError(f"checksum mismatch in record {bad}")
 
 
 def agree_and_load(snapshots: SnapshotDir, all_gather: Callable[[object], list]) -> tuple[int, dict] | None:
