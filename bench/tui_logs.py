@@ -73,6 +73,18 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def summarize(lags: list[float]) -> dict:
+    if not lags:
+        return {"samples": 0}
+    return {
+        "samples": len(lags),
+        "p50": round(statistics.median(lags), 3),
+        "p95": round(percentile(lags, 0.95), 3),
+        "max": round(max(lags), 3),
+        "over_0_5_s": sum(lag > 0.5 for lag in lags),
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -80,6 +92,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def measure(ranks: int, rate: int, seconds: float) -> dict:
     lags: list[float] = []
+    lag_times: list[float] = []  # when each lag was measured, to tell start-up from steady state
     original = LogView.render_line
 
     def timed_render_line(view, y):
@@ -89,6 +102,7 @@ async def measure(ranks: int, rate: int, seconds: float) -> dict:
         if newest is not None and view.last_drawn is newest and "emitted=" in newest.text:
             emitted = float(newest.text.split("emitted=", 1)[1].split(" ", 1)[0])
             lags.append(time.time() - emitted)
+            lag_times.append(time.time())
             view.last_drawn = None  # count each newest line once
         return strip
 
@@ -148,7 +162,10 @@ async def measure(ranks: int, rate: int, seconds: float) -> dict:
             "p50": round(statistics.median(lags), 3) if lags else None,
             "p95": round(percentile(lags, 0.95), 3),
             "max": round(max(lags), 3) if lags else None,
+            "over_0_5_s": sum(lag > 0.5 for lag in lags),
         },
+        # the same after the first 5 s (ranks starting, the buffers filling for the first time)
+        "lag_s_after_5s": summarize([lag for lag, t in zip(lags, lag_times, strict=True) if t - start >= 5]),
         "rss_mb": rss,
         "rss_growth_mb_20s_to_end": round(rss[-1][1] - at20, 1),
         "goal": "lag <= 0.5 s, memory flat",
@@ -172,6 +189,12 @@ def main() -> None:
     print(
         f"lag emission -> drawn: p50 {lag['p50']} s, p95 {lag['p95']} s, max {lag['max']} s "
         f"({lag['samples']} samples; goal <= 0.5 s)"
+    )
+    steady = result["lag_s_after_5s"]
+    print(
+        f"  after the first 5 s: p50 {steady.get('p50')} s, p95 {steady.get('p95')} s, "
+        f"max {steady.get('max')} s; "
+        f"{steady.get('over_0_5_s')} of {steady['samples']} draws over 0.5 s"
     )
     print(
         f"RSS: {result['rss_mb'][0][1]} MB at start, {result['rss_mb'][-1][1]} MB at the end, "
