@@ -50,7 +50,7 @@ build/wheelhouse/.stamp: Makefile
 
 wheelhouse: build/wheelhouse/.stamp
 
-image: wheelhouse
+image: wheelhouse base-image
 	docker build --build-arg BASE_IMAGE=$(BASE_CPU) --build-arg TORCH_SPEC=$(TRAINER_TORCH) \
 	    --build-arg EXTRA_REQUIREMENTS="$(TRAINER_EXTRA)" -t $(IMAGE_CPU) .
 

@@ -21,7 +21,9 @@ PRIVATE_DIRS = {
     "/etc/docker": "etc-docker",  # the laptop's daemon.json, kept by `service docker restart` too
     "/var/log": "log",
 }
-PRIVATE_FILES = {"/etc/hosts": "hosts"}
+# A laptop's root gets its own .bashrc: the machine's runs `pyenv init` (a rehash) on every SSH login, which
+# made each login cost ~2 s and hang for good on a stale pyenv lock left by a killed login.
+PRIVATE_FILES = {"/etc/hosts": "hosts", "/root/.bashrc": "bashrc"}
 # What a laptop's own processes read (sshd's config and keys, private copies) lives in its private /run,
 # so they find it whatever the checkout's path (even under /tmp, which the laptop replaces).
 LAPTOP_SIDE = "/run/hetero-lab"

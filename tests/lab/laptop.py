@@ -41,6 +41,7 @@ def prepare_files(cfg: LabConfig, laptop: Laptop, hosts_lines: list[str]) -> Non
     cfg.laptop_side(laptop).mkdir(parents=True)
     (d / "log" / "apt").mkdir(exist_ok=True)  # apt-get (say, from Ansible) logs there
     (d / "hosts").write_text("127.0.0.1 localhost\n" + "\n".join(hosts_lines) + "\n")
+    (d / "bashrc").write_text("# The lab laptop's own root shell setup: deliberately empty.\n")
     daemon = {
         "bridge": "none",  # containers use host networking; no docker0 or NAT inside a laptop
         "iptables": False,
