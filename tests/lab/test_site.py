@@ -121,7 +121,13 @@ def test_collect_brings_the_experiment_back_from_every_laptop(lab, checkout, sec
         local = dest / EXPERIMENT / name / "logs" / f"rank_{rank}_metrics.json"
         remote = lab.run(name, f"cat {EXPERIMENTS}/{EXPERIMENT}/logs/rank_{rank}_metrics.json", check=True)
         assert json.loads(local.read_text()) == json.loads(remote.stdout)
-        assert (dest / EXPERIMENT / name / "configs" / "gpu_profiles.json").exists()
+        assert list((dest / EXPERIMENT / name / "checkpoints" / f"rank_{rank}").iterdir()), (
+            f"{name}: no snapshot"
+        )
+    master = dest / EXPERIMENT / lab.laptops[0].name
+    assert (master / "configs" / "gpu_profiles.json").exists() and (
+        master / "checkpoints" / "final.pt"
+    ).exists()
 
     # Collecting again over a file the user edited keeps the edit beside the fresh copy.
     edited = dest / EXPERIMENT / lab.laptops[0].name / "configs" / "gpu_profiles.json"
