@@ -104,13 +104,13 @@ def test_each_task_runs_its_container_with_faked_slurm_and_docker(hetero_script,
     # srun: drop its own options, run the command here once (as the task the environment describes).
     _stub(bin_dir, "srun", 'while [[ "$1" == --* ]]; do shift; done; exec "$@"\n')
     _stub(bin_dir, "scontrol", 'printf "gpu1\\ngpu2\\n"\n')
-    _stub(bin_dir, "docker", 'printf "%s\\n" "$@" > "$DOCKER_ARGS"\n')
+    _stub(bin_dir, "docker", 'printf "%s\\n" "$@" > "$DOCKER_ARGS"; env > "$DOCKER_ARGS.env"\n')
     calls = {}
     for task, env in {
         "gpu task": {"SLURM_PROCID": "1", "SLURM_LOCALID": "1", "SLURM_GPUS_ON_NODE": "2"},
         "cpu task": {"SLURM_PROCID": "5", "SLURM_LOCALID": "0"},
     }.items():
-        out = tmp_path / f"{task}.args"
+        out = tmp_path / task
         base = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
         full = dict(base, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", DOCKER_ARGS=str(out), **env)
         full.update(
@@ -127,4 +127,5 @@ def test_each_task_runs_its_container_with_faked_slurm_and_docker(hetero_script,
         assert args[args.index("--network") + 1] == "host"
         assert {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "MASTER_ADDR"} <= set(args)
     assert calls["cpu task"][calls["cpu task"].index("--name") + 1] == "hetero-rank-5"
+    assert "MASTER_ADDR=gpu1" in (tmp_path / "cpu task.env").read_text().splitlines()
     assert shlex.join(cpu).endswith("--enable-load-balancing")
