@@ -23,6 +23,14 @@ def checkout(tmp_path_factory):
     return snapshot_repo(tmp_path_factory.mktemp("checkout") / "repo")
 
 
+@pytest.fixture(autouse=True)
+def no_registry_left(lab):
+    """Other tests expect only their own containers on the laptops: the registry goes when this test ends."""
+    yield
+    lab.docker("lap1", "rm", "--force", "hetero-registry")
+    lab.run("lap1", "rm -rf /var/lib/hetero-cluster/registry")
+
+
 def distribute(lab, checkout, tmp_path, name):
     return run_playbook(
         "playbooks/distribute.yml", lab.inventory, tmp_path / name, REGISTRY_MODE, repo=checkout
