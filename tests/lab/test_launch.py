@@ -1,5 +1,5 @@
-"""Launch failures a user meets: a setting the trainer rejects stops the launch at rank 0, with the trainer's
-own message, and no other rank is started anywhere."""
+"""Launch failures a user meets: launch.yml run alone (no preflight) with a setting the trainer rejects stops
+at rank 0, with the trainer's own message, and no other rank is started anywhere."""
 
 from __future__ import annotations
 
@@ -21,8 +21,13 @@ def test_a_setting_the_trainer_rejects_stops_the_launch_at_rank_0_with_its_messa
     settings = {**TINY_TRAINING, "hetero_experiment_name": "bad-input", "hetero_model": "no_such_model"}
     checkout = snapshot_repo(tmp_path / "repo")
     try:
-        # A typo in group_vars: preflight only checks that settings exist; the trainer knows its models.
-        run = run_playbook("site.yml", lab.inventory, tmp_path / "site", settings, repo=checkout)
+        for step in ("provision", "distribute"):
+            ready = run_playbook(f"playbooks/{step}.yml", lab.inventory, tmp_path / step, repo=checkout)
+            assert ready.rc == 0, ready.stdout[-3000:]
+        # site.yml's preflight would refuse the typo; launch.yml alone meets it at rank 0.
+        run = run_playbook(
+            "playbooks/launch.yml", lab.inventory, tmp_path / "launch", settings, repo=checkout
+        )
 
         assert run.rc != 0
         master = lab.laptops[0].name
