@@ -41,7 +41,7 @@ def write_case(case: Case, lab, dest: Path) -> Path:
     return dest / "inventory.yml"
 
 
-def run_site(inventory: Path, extra_vars: dict) -> subprocess.CompletedProcess:
+def run_site(inventory: Path, extra_vars: dict, playbook: str = "site.yml") -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
@@ -49,7 +49,7 @@ def run_site(inventory: Path, extra_vars: dict) -> subprocess.CompletedProcess:
         "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",  # one result per line: easy to read back
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), "site.yml"]
+    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), playbook]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)

@@ -142,3 +142,12 @@ def test_a_worker_then_the_master_crash_and_the_job_recovers_to_the_same_weights
     for rank in (0, 1):
         restarts = re.search(rf"hetero-rank-{rank} exited\(0\) restarts=(\d+)", status.stdout)
         assert restarts and int(restarts.group(1)) >= 1, status.stdout[-2000:]
+
+    # Security (issue 7, point 5): what the restarted rank containers run with.
+    for rank, laptop in enumerate([master, worker]):
+        inspect = json.loads(lab.docker(laptop, "inspect", f"hetero-rank-{rank}", check=True).stdout)[0]
+        host = inspect["HostConfig"]
+        assert inspect["Config"]["User"] == "1000:1000"
+        assert host["Privileged"] is False and not host.get("CapAdd") and not host.get("Devices")
+        assert not host.get("DeviceRequests")  # a CPU laptop: no GPU at all
+        assert host["NetworkMode"] == "host" and host["RestartPolicy"]["Name"] == "on-failure"
