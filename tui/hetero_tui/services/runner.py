@@ -120,7 +120,10 @@ class PlaybookRun:
         self._started.set()
         import ansible_runner  # imported here: a second or so, paid by the worker, not the UI
 
-        (self.artifacts / ".runner").mkdir(parents=True, exist_ok=True)
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        # ansible-runner writes the extra vars (and envvars) in clear into <private_data_dir>/env/: a private
+        # temp dir per run, removed at the end, so a token passed as an extra var is never kept on disk.
+        private_dir = tempfile.mkdtemp(prefix="hetero-tui-run-")
         meta = {
             "action": self.action,
             "playbook": str(self.playbook),
@@ -135,7 +138,7 @@ class PlaybookRun:
                 # ansible-runner would take a missing path for inline inventory text: say it plainly instead
                 raise FileNotFoundError(f"inventory: {self.inventory} does not exist; pick an inventory file")
             runner = ansible_runner.run(
-                private_data_dir=str(self.artifacts / ".runner"),
+                private_data_dir=private_dir,
                 project_dir=str(self.repo_root),  # ansible-playbook's working directory
                 artifact_dir=str(self.artifacts),
                 ident=self.ident,
@@ -166,6 +169,7 @@ class PlaybookRun:
             meta["error"] = f"{type(err).__name__}: {err}"
         finally:
             shutil.rmtree(control_dir, ignore_errors=True)  # idle masters exit by themselves (ControlPersist)
+            shutil.rmtree(private_dir, ignore_errors=True)
         stats = _stats_from_runner(runner) if runner is not None else {}
         meta.update(status=status, rc=rc, finished=time.time())
         if self.artifact_dir.exists():
