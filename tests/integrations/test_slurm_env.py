@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 
 import pytest
 
 from hetero_train import slurm
 from hetero_train.distenv import resolve
 from hetero_train.errors import BadInput
-from tests.unit.runs import TINY, free_port
+from tests.unit.runs import TINY, free_port, run_processes
 
 
 @pytest.mark.parametrize(
@@ -88,22 +86,10 @@ def test_two_processes_with_only_slurm_variables_train(tmp_path):
         OMP_NUM_THREADS="1", SLURM_NTASKS="2", SLURM_NODELIST="127.0.0.[1-2]", MASTER_PORT=str(free_port())
     )
     args = [*TINY, "--max-steps", "3", "--output-dir", str(tmp_path / "exp"), "--experiment-name", "slurm"]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "hetero_train", *args],
-            cwd=tmp_path,
-            env=dict(base, SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for rank in range(2)
-    ]
-    outs = [p.communicate(timeout=240) for p in procs]
-    for rank, (p, (_, err)) in enumerate(zip(procs, outs, strict=True)):
-        assert p.returncode == 0, f"rank {rank} failed:\n{err[-3000:]}"
-    for rank, (out, _) in enumerate(outs):
-        events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    envs = [dict(base, SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank)) for rank in range(2)]
+    results = run_processes(envs, args, tmp_path, timeout=240)
+    for rank, result in enumerate(results):
+        events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
         hardware = next(e for e in events if e["event"] == "hardware")
         assert (hardware["rank"], hardware["world_size"]) == (rank, 2)
         assert [e["step"] for e in events if e["event"] == "done"] == [3]

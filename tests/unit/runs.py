@@ -46,21 +46,21 @@ class RankResult:
         return [e for e in self.events if e["event"] == kind]
 
 
-def run_ranks(world: int, args: list[str], cwd: Path, timeout: float = 120) -> list[RankResult]:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
-    env["WORLD_SIZE"] = str(world)
-    procs = []
-    for rank in range(world):
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "hetero_train", *args],
-                cwd=cwd,
-                env=dict(env, RANK=str(rank), LOCAL_RANK=str(rank)),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+def run_processes(
+    envs: list[dict[str, str]], args: list[str], cwd: Path, timeout: float = 120
+) -> list[RankResult]:
+    """One `python -m hetero_train` per environment, all at once; every one must exit 0."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hetero_train", *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
+        for env in envs
+    ]
     results = []
     for rank, p in enumerate(procs):
         out, err = p.communicate(timeout=timeout)
@@ -68,6 +68,13 @@ def run_ranks(world: int, args: list[str], cwd: Path, timeout: float = 120) -> l
     for r in results:
         assert r.returncode == 0, f"rank {r.rank} failed:\n{r.stderr[-3000:]}"
     return results
+
+
+def run_ranks(world: int, args: list[str], cwd: Path, timeout: float = 120) -> list[RankResult]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+    env["WORLD_SIZE"] = str(world)
+    envs = [dict(env, RANK=str(rank), LOCAL_RANK=str(rank)) for rank in range(world)]
+    return run_processes(envs, args, cwd, timeout)
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
