@@ -4,7 +4,7 @@ Two ranks run on this machine, each in its own cgroup CPU quota (1.5 and 0.5 CPU
 cpu.cfs_quota_us, or cpu.max on cgroup v2) - a real speed difference, no sleeps anywhere. Measured side
 by side in one run:
 
-  * each rank's standalone samples/s (one process, whole global batch);
+  * each rank's standalone samples/s (one process), at the share balancing should give it;
   * plain DDP: equal shares, no balancing;
   * each balancing policy: static, dynamic, adaptive.
 
@@ -131,16 +131,38 @@ CONFIGS = {
 }
 
 
+def standalone_args(a, batch: int) -> list[str]:
+    return ["--global-batch-size", str(batch), "--max-steps", str(a.standalone_steps)]
+
+
+def ideal_shares(global_batch: int, speeds: list[float]) -> list[int]:
+    """The global batch split in proportion to the ranks' speeds, summing to the global batch exactly."""
+    shares = [max(1, round(global_batch * v / sum(speeds))) for v in speeds]
+    shares[0] += global_batch - sum(shares)
+    return shares
+
+
 def one_round(a, fast: CpuGroup, slow: CpuGroup, out: Path) -> dict:
     """Every configuration once, back to back, so they see the same background load."""
     common = ["--log-every", "1", "--save-every", "0"]
     rows = {}
-    # Alone, a rank trains on the per-rank batch plain DDP gives it (B/2), as a user would run it: the
-    # per-sample cost grows with the batch (caches), so the whole B would understate what a rank can do.
-    alone = ["--global-batch-size", str(a.global_batch_size // 2), "--max-steps", str(a.standalone_steps)]
-    for name, group in (("standalone_fast", fast), ("standalone_slow", slow)):
-        records, _ = run(name, [group], [*common, *alone], out)
-        rows[name] = {"samples_per_s": throughput(records, 0.2)}
+    # Alone, a rank first trains on the per-rank batch plain DDP gives it (B/2): that estimates its speed.
+    # The per-sample cost changes with the batch (caches, per-step overheads), so the baseline for eta is a
+    # second standalone run at the share balancing should give each rank (B split by those speeds): the
+    # most each rank can do alone on the work it gets when balanced. Measured at B/2, eta could exceed 1.
+    half = a.global_batch_size // 2
+    estimate = {}
+    for name, group in (("fast", fast), ("slow", slow)):
+        records, _ = run(f"estimate_{name}", [group], [*common, *standalone_args(a, half)], out)
+        estimate[name] = throughput(records, 0.2)
+    shares = ideal_shares(a.global_batch_size, [estimate["fast"], estimate["slow"]])
+    for (name, group), share in zip((("fast", fast), ("slow", slow)), shares, strict=True):
+        records, _ = run(f"standalone_{name}", [group], [*common, *standalone_args(a, share)], out)
+        rows[f"standalone_{name}"] = {
+            "samples_per_s": throughput(records, 0.2),
+            "batch": share,
+            "samples_per_s_at_half_batch": estimate[name],
+        }
     for name, extra in CONFIGS.items():
         args = [*common, "--global-batch-size", str(a.global_batch_size), "--max-steps", str(a.steps)]
         args += ["--rebalance-every", str(a.rebalance_every), *extra]
@@ -191,6 +213,8 @@ def main() -> int:
             entry["eta"] = median(x["eta"] for x in per_round)
             entry["speedup_vs_plain_ddp"] = median(x["speedup_vs_plain_ddp"] for x in per_round)
             entry["final_shares"] = [x["final_shares"] for x in per_round]
+        if "batch" in per_round[0]:  # a standalone run: the batch it ran at, per round
+            entry["final_shares"] = [x["batch"] for x in per_round]
         summary[name] = entry
     total = summary["standalone_fast"]["samples_per_s"] + summary["standalone_slow"]["samples_per_s"]
 
@@ -198,7 +222,10 @@ def main() -> int:
     print(f"\n{quotas}, one torch thread per rank")
     print(f"global batch {a.global_batch_size}, simple_cnn on synthetic 32x32 images, gloo over loopback")
     print(f"medians of {a.rounds} interleaved rounds; eta and speed-up are per round, then the median\n")
-    print(f"{'configuration':<16} {'samples/s':>10} {'eta':>6} {'vs DDP':>7}  final shares per round")
+    print(
+        f"{'configuration':<16} {'samples/s':>10} {'eta':>6} {'vs DDP':>7}"
+        "  final shares per round (standalone: its batch)"
+    )
     for name, r in summary.items():
         eta = f"{r['eta']:.2f}" if "eta" in r else ""
         sp = f"{r['speedup_vs_plain_ddp']:.2f}x" if "speedup_vs_plain_ddp" in r else ""
@@ -226,7 +253,7 @@ def main() -> int:
             "rounds": a.rounds,
             "cpu_quotas": QUOTAS,
             "torch_threads_per_rank": 1,
-            "standalone_batch": a.global_batch_size // 2,
+            "standalone_batch": "each rank at its ideal balanced share (speeds first estimated at B/2)",
             "measured_over": "steps after the first 40% (DDP/policies) or 20% (standalone), wall clock",
         },
         "machine": {
