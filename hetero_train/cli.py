@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import distenv
-from .errors import BadInput
+from .errors import BadInput, PeerLost
 
 MODELS = ("simple_cnn", "resnet18", "resnet50")
 DATASETS = ("synthetic_image", "cifar10", "imagenet")
 POLICIES = ("static", "dynamic", "adaptive")
 BACKENDS = ("auto", "gloo", "nccl")
+# Long enough for a slow CPU rank's step (a resnet50 step on a laptop CPU takes tens of seconds), short
+# enough that the survivors of a vanished laptop stop within minutes rather than torch's 30.
+DEFAULT_COLLECTIVE_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Config:
     gpu_profiles: Path | None
     backend: str
     rendezvous_timeout: float
+    collective_timeout: float
     output_dir: Path
     experiment_name: str
     save_every: int
@@ -92,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--world-size", type=int, help="default: $WORLD_SIZE or 1")
     g.add_argument("--local-rank", type=int, help="default: $LOCAL_RANK or 0 (picks the GPU)")
     g.add_argument("--rendezvous-timeout", type=float, default=120.0, help="seconds to wait for all ranks")
+    g.add_argument(
+        "--collective-timeout",
+        type=float,
+        default=DEFAULT_COLLECTIVE_TIMEOUT,
+        metavar="SECONDS",
+        help="how long a collective waits for a silent peer before this rank stops (exit 3) to resume"
+        " later; a slow rank's step must fit in it (default 600)",
+    )
     g = p.add_argument_group("outputs")
     g.add_argument("--output-dir", type=Path, default=Path("./experiments"))
     g.add_argument("--experiment-name", help="default: <model>_<dataset>; a rerun resumes it")
@@ -144,6 +156,11 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
     ]:
         _positive(name, value)
     _positive("--save-every", a.save_every, allow_zero=True)
+    if not a.collective_timeout > 0:  # also refuses nan
+        raise BadInput(
+            f"--collective-timeout {a.collective_timeout:g} must be > 0 seconds; give how long ranks wait for"
+            f" a silent peer, longer than the slowest rank's step (default {DEFAULT_COLLECTIVE_TIMEOUT:g})"
+        )
     if a.global_batch_size is not None and a.global_batch_size < dist.world_size:
         raise BadInput(
             f"--global-batch-size {a.global_batch_size} is smaller than the world size {dist.world_size};"
@@ -172,6 +189,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         gpu_profiles=a.gpu_profiles,
         backend=a.backend,
         rendezvous_timeout=a.rendezvous_timeout,
+        collective_timeout=a.collective_timeout,
         output_dir=a.output_dir,
         experiment_name=name,
         save_every=a.save_every,
@@ -194,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadInput as e:
         print(f"hetero-train: error: {e}", file=sys.stderr, flush=True)
         return 2
+    except PeerLost as e:
+        print(f"hetero-train: {e}", file=sys.stderr, flush=True)
+        return PeerLost.exit_code
     except KeyboardInterrupt:
         print(
             "hetero-train: interrupted; the last snapshot is kept and a rerun resumes from it",

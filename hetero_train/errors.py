@@ -1,4 +1,4 @@
-"""The one exception that means "the user asked for something that cannot work"."""
+"""The exceptions the CLI turns into one line and an exit code: bad input (2), a lost peer (3)."""
 
 
 class BadInput(Exception):
@@ -7,3 +7,10 @@ class BadInput(Exception):
     Every check that can raise it runs before the experiment directory is created, so bad input leaves
     no files behind.
     """
+
+
+class PeerLost(Exception):
+    """A peer vanished mid-training (its collective failed or timed out). The message says who, what is
+    kept and how the job resumes; the non-zero exit makes Docker's on-failure policy restart the rank."""
+
+    exit_code = 3

@@ -19,8 +19,6 @@ from .backend import choose_backend
 from .distenv import DistEnv
 from .errors import BadInput
 
-COLLECTIVE_TIMEOUT = timedelta(minutes=30)  # a slow CPU rank may legitimately take long per step
-
 
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
@@ -65,7 +63,11 @@ class World:
             dist.destroy_process_group()
 
 
-def join(env: DistEnv, record: dict, requested_backend: str, timeout_s: float) -> World:
+def join(
+    env: DistEnv, record: dict, requested_backend: str, timeout_s: float, collective_timeout_s: float
+) -> World:
+    """Meet every rank within timeout_s; collectives then fail after collective_timeout_s of silence
+    (--collective-timeout), which is what bounds the wait for a vanished peer."""
     if env.world_size == 1:
         return World(0, 1, choose_backend(requested_backend, [record], dist.is_nccl_available()), [record])
     where = f"{env.master_addr}:{env.master_port}"
@@ -89,13 +91,18 @@ def join(env: DistEnv, record: dict, requested_backend: str, timeout_s: float) -
         if env.rank == 0:
             raise BadInput(
                 f"not all {env.world_size} ranks reached master {where} within {timeout_s:g} s;"
-                " start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE"
+                " start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE; if a laptop is"
+                " away, re-run launch once it is back (snapshots are kept)"
             ) from None
         raise BadInput(
             f"master {where} unreachable within {timeout_s:g} s; check MASTER_ADDR/firewall"
         ) from None
     backend = choose_backend(requested_backend, records, dist.is_nccl_available())
     dist.init_process_group(
-        backend, store=store, rank=env.rank, world_size=env.world_size, timeout=COLLECTIVE_TIMEOUT
+        backend,
+        store=store,
+        rank=env.rank,
+        world_size=env.world_size,
+        timeout=timedelta(seconds=collective_timeout_s),
     )
     return World(env.rank, env.world_size, backend, records)

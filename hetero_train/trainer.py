@@ -22,10 +22,11 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from . import data, hardware, plan, rendezvous
 from .balance import Balancer, memory_cap
 from .cli import Config
-from .errors import BadInput
+from .errors import BadInput, PeerLost
 from .fsutil import atomic_write, atomic_write_bytes
 from .metrics import MetricsFile, Progress, emit
 from .models import build_model
+from .peer_lost import is_lost_peer, peer_lost
 from .profiling import StepProfiler
 from .sampler import GlobalSampler, steps_per_epoch
 from .snapshot import SnapshotDir, agree_and_load
@@ -348,7 +349,10 @@ def run(cfg: Config) -> int:
     hw = hardware.detect(cfg.dist.local_rank)
     hardware.apply(hw)
     dataset = data.open_dataset(cfg.dataset, cfg.data_dir, cfg.dataset_size, cfg.seed)
-    world = rendezvous.join(cfg.dist, hw.record(), cfg.backend, cfg.rendezvous_timeout)
+    world = rendezvous.join(
+        cfg.dist, hw.record(), cfg.backend, cfg.rendezvous_timeout, cfg.collective_timeout
+    )
+    trainer = None
     try:
         batch, per_rank = plan.global_batch(cfg, world, len(dataset))
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
@@ -364,7 +368,31 @@ def run(cfg: Config) -> int:
         exp.create()
         if world.rank == 0:
             write_profiles(exp, world, batch, measured)
-        Trainer(cfg, world, hw, model, dataset, batch, shares, exp, source).train()
+        trainer = Trainer(cfg, world, hw, model, dataset, batch, shares, exp, source)
+        trainer.train()
+    except Exception as e:
+        if not (world.distributed and is_lost_peer(e)):
+            raise
+        raise _lost(cfg, world, trainer, e) from None
     finally:
         world.close()
     return 0
+
+
+def _lost(cfg: Config, world: rendezvous.World, trainer: Trainer | None, error: Exception) -> PeerLost:
+    """A collective failed because a peer vanished: the structured event, then the one-line exit."""
+    snapshots = SnapshotDir(cfg.experiment_dir / "checkpoints" / f"rank_{world.rank}")
+    step = trainer.step if trainer is not None else 0
+    held = snapshots.steps()
+    emit("peer_lost", rank=world.rank, step=step, snapshot_step=held[-1] if held else None,
+         error=str(error)[-300:], exit_code=PeerLost.exit_code)  # fmt: skip
+    return peer_lost(
+        error,
+        rank=world.rank,
+        records=world.records,
+        step=step,
+        snapshot_steps=held,
+        snapshot_dir=str(snapshots.directory),
+        collective_timeout_s=cfg.collective_timeout,
+        rendezvous_timeout_s=cfg.rendezvous_timeout,
+    )

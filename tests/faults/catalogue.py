@@ -151,6 +151,12 @@ CASES = [
     case("batch-size-zero", "hetero_batch_size", "must be > 0", group_vars={"hetero_batch_size": 0}),
     case("save-every-negative", "hetero_save_every", "must be >= 0", group_vars={"hetero_save_every": -5}),
     case(
+        "collective-timeout-zero",
+        "hetero_collective_timeout",
+        "must be > 0 seconds",
+        group_vars={"hetero_collective_timeout": 0},
+    ),
+    case(
         "max-steps-not-a-number",
         "hetero_max_steps",
         "invalid int value",

@@ -39,6 +39,10 @@ CASES = [
     (["--gpu-profiles", "nowhere.json"], {}, "--gpu-profiles nowhere.json: no such file"),
     (["--backend", "nccl"], {}, "--backend nccl needs a GPU on every rank"),
     (["--experiment-name", "a/b"], {}, "--experiment-name"),
+    (["--collective-timeout", "0"], {}, "--collective-timeout 0 must be > 0 seconds"),
+    (["--collective-timeout", "-30"], {}, "--collective-timeout -30 must be > 0 seconds"),
+    (["--collective-timeout", "nan"], {}, "--collective-timeout nan must be > 0 seconds"),
+    (["--collective-timeout", "ten"], {}, "argument --collective-timeout: invalid float value: 'ten'"),
 ]
 
 
