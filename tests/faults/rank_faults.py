@@ -1,11 +1,18 @@
-"""Reading and breaking rank containers inside lab laptops: their step records, their state, a kill."""
+"""Running and breaking training in the fault lab: launch, read rank containers' records and state, kill a
+rank, compare final weights."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+import torch
 
 
 def events(lab, laptop: str, container: str, kind: str | None = None) -> list[dict]:
@@ -52,3 +59,41 @@ def wait_until(what: str, predicate, limit_s: float, poll_s: float = 1.0):
             return value
         time.sleep(poll_s)
     raise AssertionError(f"gave up after {limit_s:g} s waiting for {what}")
+
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+EXPERIMENTS = "/var/lib/hetero-cluster/experiments"
+HANG_GUARD_S = 900  # generous upper bounds on waits, so a broken recovery fails instead of hanging
+
+
+def playbook(inventory: Path, name: str, extra: dict) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), f"playbooks/{name}", "-e", json.dumps(extra)]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=HANG_GUARD_S)
+
+
+def final_weights(lab, laptop: str, experiment: str) -> dict:
+    path = f"{EXPERIMENTS}/{experiment}/checkpoints/final.pt"
+    data = lab.run(laptop, ["cat", path], check=True, input=b"").stdout  # bytes in, bytes out
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)["model"]
+
+
+def relative_difference(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    diff = torch.sqrt(sum(((a[k].double() - b[k].double()) ** 2).sum() for k in a))
+    norm = torch.sqrt(sum((b[k].double() ** 2).sum() for k in b))
+    return float(diff / norm)
+
+
+def recomputed_per_resume(rank_events: list[dict]) -> list[int]:
+    """For every resume: how many already-computed steps it recomputes (newest step logged before it minus
+    the step it resumed from)."""
+    newest, found = 0, []
+    for event in rank_events:
+        if event["event"] == "step":
+            newest = max(newest, event["step"])
+        elif event["event"] == "resume":
+            found.append(newest - event["step"])
+    return found

@@ -6,26 +6,27 @@ shows the restarts."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-import torch
-import yaml
 
-from tests.faults.rank_faults import crash, events, last_step, state, wait_until
+from tests.faults.rank_faults import (
+    HANG_GUARD_S,
+    crash,
+    events,
+    final_weights,
+    last_step,
+    playbook,
+    recomputed_per_resume,
+    relative_difference,
+    state,
+    wait_until,
+)
 
 pytestmark = pytest.mark.lab
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-EXPERIMENTS = "/var/lib/hetero-cluster/experiments"
 SAVE_EVERY = 5
 TRAINING = {
     "hetero_max_steps": 40,
@@ -35,54 +36,6 @@ TRAINING = {
     "hetero_dataset_size": 960,
     "hetero_log_every": 1,
 }
-HANG_GUARD_S = 900  # generous upper bounds on waits, so a broken recovery fails instead of hanging
-
-
-@pytest.fixture(scope="module")
-def cluster(fault_lab, trainer_image, tmp_path_factory):
-    """The fault lab with the trainer image loaded, and an inventory beside a copy of the settings."""
-    for lap in fault_lab.laptops:
-        fault_lab.load_image(lap.name, trainer_image)
-    dest = tmp_path_factory.mktemp("rank-dies")
-    (dest / "group_vars").mkdir()
-    (dest / "group_vars" / "all.yml").write_text((REPO / "inventory" / "group_vars" / "all.yml").read_text())
-    inventory = dest / "inventory.yml"
-    inventory.write_text(
-        yaml.safe_dump(yaml.safe_load(Path(fault_lab.inventory).read_text()), sort_keys=False)
-    )
-    return fault_lab, inventory
-
-
-def playbook(inventory: Path, name: str, extra: dict) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), f"playbooks/{name}", "-e", json.dumps(extra)]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=HANG_GUARD_S)
-
-
-def final_weights(lab, laptop: str, experiment: str) -> dict:
-    path = f"{EXPERIMENTS}/{experiment}/checkpoints/final.pt"
-    data = lab.run(laptop, ["cat", path], check=True, input=b"").stdout  # bytes in, bytes out
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)["model"]
-
-
-def relative_difference(a: dict, b: dict) -> float:
-    assert a.keys() == b.keys()
-    diff = torch.sqrt(sum(((a[k].double() - b[k].double()) ** 2).sum() for k in a))
-    norm = torch.sqrt(sum((b[k].double() ** 2).sum() for k in b))
-    return float(diff / norm)
-
-
-def recomputed_per_resume(rank_events: list[dict]) -> list[int]:
-    """For every resume: how many already-computed steps it recomputes (newest step logged before it minus
-    the step it resumed from)."""
-    newest, found = 0, []
-    for event in rank_events:
-        if event["event"] == "step":
-            newest = max(newest, event["step"])
-        elif event["event"] == "resume":
-            found.append(newest - event["step"])
-    return found
 
 
 def test_a_worker_then_the_master_crash_and_the_job_recovers_to_the_same_weights(cluster):
