@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import shutil
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -31,6 +32,18 @@ def distribute_image(lab, data_dir: Path) -> None:
     """The trainer image on every lab laptop (distribute.yml sends it only where it is missing)."""
     run = run_playbook("playbooks/distribute.yml", lab.inventory, data_dir)
     assert run.rc == 0, run.stdout[-3000:]
+
+
+def laptops_see_a_whole_ufw(lab) -> None:
+    """Provision meets whatever firewall the laptops have. The firewall tests install ufw on the machine for
+    a while; a laptop whose private /etc/ufw was copied before that sees ufw without its files and
+    `ufw status` fails there. Give such a laptop the package's files (ufw stays off, as installed)."""
+    if shutil.which("ufw") is None or not Path("/etc/ufw/ufw.conf").is_file():
+        return
+    files = subprocess.run(["tar", "-C", "/etc/ufw", "-c", "."], check=True, capture_output=True).stdout
+    for lap in lab.laptops:
+        if lab.run(lap.name, ["test", "-e", "/etc/ufw/ufw.conf"]).returncode != 0:
+            lab.run(lap.name, ["tar", "-C", "/etc/ufw", "-x"], input=files, check=True)
 
 
 def pilot_test(test):
@@ -107,3 +120,12 @@ async def wait_for(pilot, predicate, timeout: float = 300, what: str = "conditio
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
         await pilot.pause(0.2)
+
+
+def grid_cells(table, task: str) -> dict[str, str]:
+    """What the run grid shows for one task (its first row of that name), as {host: "changed 1.2s"}."""
+    hosts = [column.key.value for column in table.ordered_columns][1:]  # the first column names the task
+    for row in table_rows(table):
+        if row[0].strip() == task:
+            return dict(zip(hosts, row[1:], strict=True))
+    raise AssertionError(f"the grid has no task {task!r}: {[row[0].strip() for row in table_rows(table)]}")

@@ -15,12 +15,15 @@ from hetero_tui.screens.run import RawOutputScreen, ResultScreen, RunScreen
 from hetero_tui.services.inventory import Inventory
 from hetero_tui.widgets.log_view import LogView
 from hetero_tui.widgets.run_grid import RunGridTable
-from textual.widgets import DataTable, Log, Static
+from textual.widgets import DataTable, Log, Static, Tabs
 
-from tests.lab.pipeline import rank_containers, run_playbook
+from tests.faults.rank_faults import crash
+from tests.lab.pipeline import controller_image_id, laptop_image_id, rank_containers, run_playbook
 from tests.tui.app_helpers import (
     copy_inventory,
     distribute_image,
+    grid_cells,
+    laptops_see_a_whole_ufw,
     log_view_lines,
     pilot_test,
     table_rows,
@@ -167,6 +170,8 @@ async def test_launch_shows_rank_logs_and_metrics_then_stop_and_collect(lab, dis
             await pilot.press("S")  # Stop
             await finished(pilot)
             assert pilot.app.current_run.name == "Stop" and pilot.app.current_run.grid.status == "successful"
+            removed = grid_cells(grid_of(pilot), "Stop and remove them")
+            assert all(removed[name].startswith("changed ") for name in LAPTOPS), removed
             stopped = True
             assert all(rank_containers(lab, name) == {} for name in LAPTOPS)
 
@@ -175,9 +180,130 @@ async def test_launch_shows_rank_logs_and_metrics_then_stop_and_collect(lab, dis
             assert pilot.app.current_run.grid.status == "successful", pilot.app.current_run.grid.raw_output[
                 -2000:
             ]
+            fetched = grid_cells(grid_of(pilot), "Fetch the archive to the controller")
+            assert all(fetched[name].startswith("changed ") for name in LAPTOPS), fetched
             name = training["hetero_experiment_name"]
             for rank, laptop in enumerate(LAPTOPS):
                 assert (collected / name / laptop / "logs" / f"rank_{rank}_metrics.json").is_file()
+    finally:
+        if not stopped:
+            run_playbook("playbooks/stop.yml", lab.inventory, tmp_path / "stop")
+
+
+def grid_of(pilot) -> RunGridTable:
+    return pilot.app.screen.query_one(RunGridTable)
+
+
+def play_rows(table) -> list[str]:
+    """The play rows the grid shows, by the name before " - " ("▶ Launch - one container..." -> "Launch")."""
+    return [row[0][2:].split(" - ")[0] for row in table_rows(table) if row[0].startswith("▶ ")]
+
+
+@pilot_test
+async def test_provision_then_distribute_brings_a_removed_image_back(lab, distributed, tmp_path):
+    app = lab_app(lab, tmp_path, follow_containers=False)
+    # lap3 loses its trainer image (and the rank container that uses it): Distribute must send it again.
+    lab.docker("lap3", "rm", "-f", "hetero-rank-2")
+    lab.docker("lap3", "rmi", "-f", "hetero-trainer:cpu", check=True)
+    assert laptop_image_id(lab, "lap3") == ""
+    laptops_see_a_whole_ufw(lab)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("P")  # Provision
+        assert isinstance(pilot.app.screen, RunScreen)
+        await finished(pilot)
+        run = pilot.app.current_run
+        assert (run.name, run.grid.status) == ("Provision", "successful"), run.grid.raw_output[-2000:]
+        assert play_rows(grid_of(pilot)) == ["Provision"]
+        asked = grid_cells(grid_of(pilot), "Ask whether a Docker engine already answers")
+        assert sorted(asked) == LAPTOPS and all(cell.startswith("ok ") for cell in asked.values()), asked
+        installed = grid_cells(grid_of(pilot), "Install the missing packages")
+        assert all(cell.startswith("skipped") for cell in installed.values()), installed  # Docker answers
+
+        await pilot.press("ctrl+p", *"distribute")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await finished(pilot)
+        run = pilot.app.current_run
+        assert (run.name, run.grid.status) == ("Distribute", "successful"), run.grid.raw_output[-2000:]
+        loaded = grid_cells(grid_of(pilot), "Load the image (zstd -dc | docker load)")
+        assert loaded["lap3"].startswith("changed "), loaded
+        assert all(loaded[name].startswith("skipped") for name in ("lap1", "lap2")), loaded
+    assert laptop_image_id(lab, "lap3") == controller_image_id()
+
+
+@pilot_test
+async def test_up_launches_then_a_crashed_rank_restarts_in_the_logs_then_stop(lab, distributed, tmp_path):
+    # Long enough to crash rank 1 mid-run; the restarted ranks resume from the newest snapshot.
+    training = {**tiny_training(), "hetero_max_steps": 20, "hetero_save_every": 4, "hetero_dataset_size": 960}
+    app = lab_app(lab, tmp_path, extravars=training)
+    laptops_see_a_whole_ufw(lab)
+    stopped = False
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("U")  # Up: all of site.yml
+            await finished(pilot)
+            run = pilot.app.current_run
+            assert (run.name, run.grid.status) == ("Up", "successful"), run.grid.raw_output[-2000:]
+            plays = play_rows(grid_of(pilot))
+            assert [p for p in ("Preflight", "Provision", "Distribute", "Launch") if p in plays] == [
+                "Preflight",
+                "Provision",
+                "Distribute",
+                "Launch",
+            ], plays
+            checked = grid_cells(grid_of(pilot), "Check that the trainer image is loaded here")
+            assert all(checked[name].startswith("ok ") for name in LAPTOPS), checked
+            for rank, name in enumerate(LAPTOPS):
+                assert rank_containers(lab, name)[f"hetero-rank-{rank}"][0] in ("running", "exited"), name
+
+            await pilot.press("l")
+            view = pilot.app.screen.query_one(LogView)
+
+            def rank1_stepped() -> bool:
+                series = app.metrics.ranks.get(1)
+                return bool(series and series.points)
+
+            await wait_for(pilot, rank1_stepped, 600, "rank 1's first step")
+            crash(lab, "lap2", "hetero-rank-1")  # SIGKILL inside the container; Docker restarts it
+
+            def texts() -> list[tuple[int, str, bool]]:
+                return [(line.rank, line.text, line.marker) for line in app.log_buffer.lines()]
+
+            def back_and_logging() -> bool:
+                lines = texts()
+                back = [
+                    i
+                    for i, (rank, text, marker) in enumerate(lines)
+                    if rank == 1 and marker and "back" in text
+                ]
+                return bool(back) and any(
+                    rank == 1 and not marker for rank, _, marker in lines[back[0] + 1 :]
+                )
+
+            await wait_for(pilot, back_and_logging, 600, "rank 1's stream to come back with new lines")
+            await wait_for(pilot, lambda: app.log_restarts.get(1, 0) >= 1, 60, "rank 1's restart count")
+            await pilot.pause(0.5)
+            markers = [text for rank, text, marker in texts() if rank == 1 and marker]
+            assert "log stream ended" in markers[0] and "reconnecting" in markers[0], markers
+            assert "log stream back, container restarts: " in markers[1], markers
+            # What the user sees: rank 1's tab, filtered to the marker rows; the restart count on the tab.
+            await pilot.press("2", "slash", *"log stream", "enter")
+            shown = log_view_lines(view)
+            assert shown[0].startswith("[1] ── log stream ended"), shown
+            assert shown[1].startswith("[1] ── log stream back, container restarts: "), shown
+            tab = pilot.app.screen.query_one(Tabs).query_one("#rank-1")
+            assert str(tab.label).startswith("rank 1 ↻"), tab.label
+            pilot.app.screen.refresh_status()
+            assert "r1:stre↻" in text_of(pilot.app.screen.query_one("#log-status", Static))
+
+            await pilot.press("S")  # Stop, with the job still running
+            await finished(pilot)
+            run = pilot.app.current_run
+            assert (run.name, run.grid.status) == ("Stop", "successful"), run.grid.raw_output[-2000:]
+            removed = grid_cells(grid_of(pilot), "Stop and remove them")
+            assert all(removed[name].startswith("changed ") for name in LAPTOPS), removed
+            stopped = True
+            assert all(rank_containers(lab, name) == {} for name in LAPTOPS)
     finally:
         if not stopped:
             run_playbook("playbooks/stop.yml", lab.inventory, tmp_path / "stop")

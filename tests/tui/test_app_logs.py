@@ -5,9 +5,10 @@ The streams themselves (docker logs over SSH, reconnects) run for real in test_a
 from __future__ import annotations
 
 from hetero_tui.app import HeteroApp
+from hetero_tui.messages import LogStreamState
 from hetero_tui.screens.logs import LogsScreen
 from hetero_tui.widgets.log_view import MATCH_STYLE, LogView
-from textual.widgets import Input, Static, Tabs
+from textual.widgets import Input, Markdown, Static, Tabs
 
 from tests.tui.app_helpers import REPO, log_line, log_view_lines, pilot_test, text_of
 
@@ -137,3 +138,34 @@ async def test_views_are_never_stacked_twice_and_escape_goes_back(tmp_path):
         assert isinstance(pilot.app.screen, LogsScreen)
         await pilot.press("escape")
         assert pilot.app.screen.__class__.__name__ == "InventoryScreen"
+
+
+@pilot_test
+async def test_brackets_walk_the_rank_tabs_past_rank_8_and_help_says_so(tmp_path):
+    async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        view = await open_logs(pilot)
+        await feed(pilot, [log_line(rank, f"hello from {rank}") for rank in range(12)])
+        tabs = pilot.app.screen.query_one(Tabs)
+        await pilot.press(*["right_square_bracket"] * 12)  # all ranks -> rank 0 -> ... -> rank 11
+        assert tabs.active == "rank-11"
+        assert log_view_lines(view) == ["[11] hello from 11"]
+        await pilot.press("left_square_bracket")
+        assert tabs.active == "rank-10" and log_view_lines(view) == ["[10] hello from 10"]
+        await pilot.press("0", "left_square_bracket")  # from "all ranks" back round to the last rank
+        assert tabs.active == "rank-11"
+        await pilot.press("question_mark")
+        shown = pilot.app.screen.query_one(Markdown).source
+        assert "`[` / `]`" in shown and "previous / next rank tab" in shown
+
+
+@pilot_test
+async def test_a_restarted_ranks_tab_and_status_show_its_restart_count(tmp_path):
+    async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        await open_logs(pilot)
+        await feed(pilot, [log_line(0, "up"), log_line(1, "up")])
+        pilot.app.post_message(LogStreamState(1, "streaming", restarts=2))
+        await pilot.pause(0.3)
+        labels = [str(tab.label) for tab in pilot.app.screen.query_one(Tabs).query("Tab")]
+        assert labels == ["all ranks", "rank 0", "rank 1 ↻2"]
+        pilot.app.screen.refresh_status()
+        assert "r1:stre↻2" in text_of(pilot.app.screen.query_one("#log-status", Static))

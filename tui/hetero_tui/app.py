@@ -10,6 +10,7 @@ import argparse
 import sys
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from textual.app import App
@@ -39,7 +40,7 @@ from hetero_tui.services.events import RunFinished as RunFinishedEvent
 from hetero_tui.services.history import load_run
 from hetero_tui.services.hoststate import HostStates
 from hetero_tui.services.inventory import Inventory, InventoryInvalid, default_inventory_path
-from hetero_tui.services.logs import HostConnection, LogBuffer, LogStream, rank_containers
+from hetero_tui.services.logs import HostConnection, LogBuffer, LogLine, LogStream, rank_containers
 from hetero_tui.services.metrics import ClusterMetrics
 from hetero_tui.services.rungrid import RunGrid
 
@@ -105,6 +106,8 @@ class HeteroApp(App):
         self.log_buffer = LogBuffer(log_buffer_lines)
         self.log_streams: dict[int, LogStream] = {}
         self.log_states: dict[int, str] = {}
+        self.log_restarts: dict[int, int] = {}  # rank -> its container's restart count, when seen to restart
+        self._stream_before: dict[int, str] = {}  # rank -> the state its stream reported last
         self.metrics = ClusterMetrics()
         self._pending: list = []
         self._pending_lock = threading.Lock()
@@ -306,12 +309,28 @@ class HeteroApp(App):
                 rank,
                 self.receive_log_line,
                 container=place.container,
-                on_state=lambda state, why, rank=rank: self.post_message(LogStreamState(rank, state)),
+                on_state=lambda state, why, rank=rank: self._stream_state(rank, state, why),
             )
             self.log_streams[rank] = stream
             stream.start()
         if not places:
             self.call_from_thread(self.notify, "no rank containers found on any host", severity="warning")
+
+    def _stream_state(self, rank: int, state: str, why: str) -> None:
+        """On a stream's thread: tell the UI, and when a stream ends or comes back, say so in the log itself.
+        The marker goes through the same queue as the lines, so it lands between the old and the new ones."""
+        stream = self.log_streams[rank]
+        before = self._stream_before.get(rank)
+        self._stream_before[rank] = state
+        note = None
+        if state == "waiting" and before == "streaming":
+            reason = "" if why in ("", "stream ended") else f" ({why})"
+            note = f"── log stream ended{reason}: the container stopped or restarted; reconnecting ──"
+        elif state == "streaming" and stream.streamed > 1:
+            note = f"── log stream back{f', {why}' if why else ''} ──"
+        if note:
+            self.receive_log_line(LogLine(rank, utc_stamp(), note, stream.conn.name, marker=True))
+        self.post_message(LogStreamState(rank, state, stream.restarts))
 
     def receive_log_line(self, line) -> None:
         """Called on a stream's thread for every line: keep it, and queue it for the pump."""
@@ -334,7 +353,7 @@ class HeteroApp(App):
     def on_log_lines_arrived(self, message: LogLinesArrived) -> None:
         stepped = False
         for line in message.lines:
-            if self.metrics.feed_line(line.text, line.rank) is not None:
+            if not line.marker and self.metrics.feed_line(line.text, line.rank) is not None:
                 stepped = True
         logs = self.get_screen("logs")
         if logs.is_mounted and not self._stopping.is_set():
@@ -349,6 +368,11 @@ class HeteroApp(App):
 
     def on_log_stream_state(self, message: LogStreamState) -> None:
         self.log_states[message.rank] = message.state
+        if message.restarts and message.restarts != self.log_restarts.get(message.rank):
+            self.log_restarts[message.rank] = message.restarts
+            logs = self.get_screen("logs")
+            if logs.is_mounted:
+                logs.show_restarts(message.rank, message.restarts)
 
     def _refresh_dirty_grids(self) -> None:
         if self._inventory_dirty:  # host states learnt from the running action show up as they arrive
@@ -360,6 +384,11 @@ class HeteroApp(App):
         for screen in self.screen_stack:
             if isinstance(screen, RunScreen) and screen.run.run_id in dirty:
                 screen.refresh_grid()
+
+
+def utc_stamp() -> str:
+    """Now, in the form docker logs --timestamps uses (so a marker sorts and saves like a log line)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def display_path(path: Path) -> str:

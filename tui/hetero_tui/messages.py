@@ -44,10 +44,11 @@ class LogLinesArrived(Message):
 class LogStreamState(Message):
     """A rank's log stream connected, ended or is reconnecting."""
 
-    def __init__(self, rank: int, state: str) -> None:
+    def __init__(self, rank: int, state: str, restarts: int | None = None) -> None:
         super().__init__()
         self.rank = rank
         self.state = state
+        self.restarts = restarts  # the container's restart count, read when its stream came back
 
 
 class MetricsUpdated(Message):

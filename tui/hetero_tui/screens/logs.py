@@ -39,7 +39,11 @@ class LogsScreen(HeteroScreen):
 | `t` | timestamps |
 | `w` | wrap long lines |
 | `ctrl+s` | save the lines shown to a file |
-| `0` | all ranks; `1`..`9` rank 0..8; `tab`/`shift+tab` next/previous tab |
+| `[` / `]` | previous / next rank tab (any number of ranks; also `shift+tab` / `tab`) |
+| `0` | all ranks; `1`..`9` rank 0..8 |
+
+A rank whose container restarted shows `↻N` (Docker's restart count) on its tab, and a marked line where its
+log stream ended and where it came back.
 """
 
     BINDINGS = [
@@ -51,8 +55,8 @@ class LogsScreen(HeteroScreen):
         Binding("escape", "back", "Back"),
         *[Binding(str(n), f"rank({n - 1})", show=False) for n in range(1, 10)],
         Binding("0", "rank(-1)", show=False),
-        Binding("tab", "next_tab", show=False),
-        Binding("shift+tab", "previous_tab", show=False),
+        Binding("right_square_bracket,tab", "next_tab", show=False),
+        Binding("left_square_bracket,shift+tab", "previous_tab", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -86,7 +90,19 @@ class LogsScreen(HeteroScreen):
         tabs = self.query_one(Tabs)
         for rank in sorted(ranks):
             if not tabs.query(f"#rank-{rank}"):
-                tabs.add_tab(Tab(Text(f"rank {rank}", style=rank_colour(rank)), id=f"rank-{rank}"))
+                tabs.add_tab(Tab(self._tab_label(rank), id=f"rank-{rank}"))
+
+    def _tab_label(self, rank: int) -> Text:
+        label = Text(f"rank {rank}", style=rank_colour(rank))
+        restarts = self.app.log_restarts.get(rank)
+        if restarts:
+            label.append(f" ↻{restarts}", style="bold yellow")
+        return label
+
+    def show_restarts(self, rank: int, restarts: int) -> None:
+        """The rank's container restarted: say how often on its tab."""
+        for tab in self.query_one(Tabs).query(f"#rank-{rank}"):
+            tab.label = self._tab_label(rank)
 
     def refresh_status(self) -> None:
         view = self.query_one(LogView)
@@ -107,7 +123,8 @@ class LogsScreen(HeteroScreen):
             colour = (
                 "green" if state == "streaming" else "yellow" if state in ("connecting", "waiting") else "red"
             )
-            status.append(f"r{rank}:{state[:4]} ", style=colour)
+            restarts = self.app.log_restarts.get(rank)
+            status.append(f"r{rank}:{state[:4]}{f'↻{restarts}' if restarts else ''} ", style=colour)
         if not self.app.log_states:
             status.append("no streams yet", style="dim")
         self.query_one("#log-status", Static).update(status)

@@ -33,6 +33,7 @@ class LogLine:
     ts: str  # docker's timestamp, RFC3339Nano UTC
     text: str
     host: str = ""
+    marker: bool = False  # written by the TUI itself (a stream ended, came back), not by the container
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,10 @@ class LogStream:
         self.backoff = backoff
         self.state = "stopped"
         self.connects = 0  # how many times docker logs was started
+        self.streamed = 0  # how many of those delivered lines (more than one: the stream came back)
+        self.restarts: int | None = (
+            None  # the container's restart count, read each time the stream comes back
+        )
         self.last_ts: str | None = None
         self._stop = threading.Event()
         self._proc: subprocess.Popen | None = None
@@ -155,6 +160,18 @@ class LogStream:
             self._stop.wait(delay)
         self._set_state("stopped")
 
+    def _restart_note(self) -> str:
+        """Why the stream came back: Docker's restart count of the container (one short command)."""
+        try:
+            done = self.conn.run(["docker", "inspect", "--format", "{{.RestartCount}}", self.container], 20)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        count = done.stdout.strip()
+        if done.returncode != 0 or not count.isdigit():
+            return ""
+        self.restarts = int(count)
+        return f"container restarts: {count}"
+
     def _follow_once(self) -> tuple[bool, str]:
         """Run docker logs until it ends; (did it deliver any line, the last non-log message)."""
         got, why = False, "stream ended"
@@ -184,7 +201,8 @@ class LogStream:
                 continue  # already delivered before the reconnect
             if not streaming:
                 streaming = True
-                self._set_state("streaming")
+                self.streamed += 1
+                self._set_state("streaming", self._restart_note() if self.streamed > 1 else "")
             last_key, self.last_ts, got = key, ts, True
             self.on_line(LogLine(self.rank, ts, text, self.conn.name))
         self._proc.wait()

@@ -24,6 +24,9 @@ from hetero_tui.services.logs import LogLine, compile_filter
 # One colour per rank, cycling; picked to stay readable on dark and light themes.
 RANK_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan", "orange3"]
 MATCH_STYLE = Style(bgcolor="yellow", color="black", bold=True)
+MARKER_STYLE = Style(
+    color="yellow", bold=True, italic=True
+)  # the TUI's own notes (a stream ended, came back)
 
 
 def rank_colour(rank: int) -> str:
@@ -236,6 +239,8 @@ class LogView(ScrollView, can_focus=True):
         """The line as styled segments: rank-coloured prefix, then the text with filter matches marked."""
         base = self.rich_style
         segments = [Segment(self._prefix(row), base + Style(color=rank_colour(row.rank), bold=True))]
+        if row.marker:
+            base = base + MARKER_STYLE
         text, position = row.text, 0
         if self._pattern is not None:
             for match in self._pattern.finditer(text):
