@@ -12,6 +12,8 @@ from hetero_tui.screens.help import HelpScreen
 from hetero_tui.screens.history import HistoryScreen
 from hetero_tui.screens.inventory import InventoryScreen
 from hetero_tui.screens.password import BecomePasswordScreen
+from hetero_tui.services.events import HostResult
+from hetero_tui.services.hoststate import TASK_CONTAINERS
 from textual.widgets import Button, DataTable, Input, Static
 
 from tests.tui.app_helpers import REPO, copy_inventory, pilot_test, table_rows, text_of
@@ -175,3 +177,19 @@ async def test_an_inventory_that_becomes_root_asks_for_the_sudo_password_first(i
         await pilot.press("escape")  # cancelled: no run starts
         assert isinstance(pilot.app.screen, InventoryScreen)
         assert pilot.app.current_run is None and not (tmp_path / "artifacts").exists()
+
+
+@pilot_test
+async def test_a_hosts_state_shows_how_often_docker_restarted_its_ranks(inventory, tmp_path):
+    async with make_app(inventory, tmp_path).run_test(size=(80, 24)) as pilot:
+        # status.yml's container lines (name, state, exit code, restart count), as a Status run reports them
+        lines = ["/hetero-rank-1 running 0 2"]
+        result = HostResult(
+            "Status", "p1", TASK_CONTAINERS, "t1", "gpu-box", "ok", 0.1, {"rc": 0, "stdout_lines": lines}
+        )
+        pilot.app.states.apply(result)
+        pilot.app.refresh_inventory()
+        await pilot.pause()
+        rows = {row[0]: row for row in table_rows(pilot.app.screen.query_one("#hosts", DataTable))}
+        assert rows["gpu-box"][5] == "up 1/1 run ↻2"
+        assert "↻" not in rows["desktop"][5]

@@ -165,6 +165,9 @@ def _state_text(state, image_current: bool | None = None) -> Text:
     if state.containers:
         bad = any(c.state != "running" and c.exit_code not in (0, None) for c in state.containers)
         text.append(f" {running}/{len(state.containers)} run", style="red" if bad else "green")
+        restarts = sum(c.restarts for c in state.containers)
+        if restarts:  # Docker restarted a crashed rank (its on-failure policy): say how often, as k9s does
+            text.append(f" ↻{restarts}", style="bold yellow")
     elif state.docker and state.docker != "down":
         text.append(" 0 ctr", style="dim")
     return text
