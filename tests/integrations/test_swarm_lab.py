@@ -23,7 +23,8 @@ def swarm_state(lab, laptop: str) -> str:
     return lab.docker(laptop, "info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
 
 
-def test_ranks_train_as_a_swarm_stack_over_the_overlay_network(lab, trainer_image, tmp_path):
+def test_ranks_train_as_a_swarm_stack_over_the_overlay_network(int_lab, trainer_image, tmp_path):
+    lab, master = int_lab, int_lab.laptops[0].name
     for lap in lab.laptops:
         lab.load_image(lap.name, trainer_image)
         lab.run(lap.name, f"rm -rf /var/lib/hetero-cluster/experiments/{EXPERIMENT}")
@@ -31,16 +32,16 @@ def test_ranks_train_as_a_swarm_stack_over_the_overlay_network(lab, trainer_imag
         run = run_playbook("playbooks/swarm.yml", lab.inventory, tmp_path / "up", RUN)
         assert run.rc == 0, run.stdout[-4000:]
         tokens = [
-            lab.docker("lap1", "swarm", "join-token", "--quiet", role, check=True).stdout.strip()
+            lab.docker(master, "swarm", "join-token", "--quiet", role, check=True).stdout.strip()
             for role in ("worker", "manager")
         ]
-        nodes = lab.docker("lap1", "node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}", check=True)
+        nodes = lab.docker(master, "node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}", check=True)
         network = lab.docker(
-            "lap1", "network", "inspect", "--format", "{{.Driver}} {{.Attachable}} {{.Scope}}", "hetero-net"
+            master, "network", "inspect", "--format", "{{.Driver}} {{.Attachable}} {{.Scope}}", "hetero-net"
         )
         placed = {
             rank: lab.docker(
-                "lap1", "service", "ps", "--format", "{{.Node}} {{.CurrentState}}", f"hetero_rank-{rank}"
+                master, "service", "ps", "--format", "{{.Node}} {{.CurrentState}}", f"hetero_rank-{rank}"
             ).stdout.split()[:2]
             for rank in range(len(lab.laptops))
         }
@@ -56,7 +57,8 @@ def test_ranks_train_as_a_swarm_stack_over_the_overlay_network(lab, trainer_imag
         )
     for token in tokens:
         assert token.startswith("SWMTKN-") and token not in run.stdout and token not in down.stdout
-    assert sorted(line.strip() for line in nodes.stdout.splitlines()) == ["lap1 Leader", "lap2", "lap3"]
+    others = [lap.name for lap in lab.laptops[1:]]
+    assert sorted(line.strip() for line in nodes.stdout.splitlines()) == [f"{master} Leader", *others]
     assert network.stdout.split() == ["overlay", "true", "swarm"]
     # Rank r runs on the r-th laptop (the rank plan); every rank completed and wrote its metrics there.
     for rank, lap in enumerate(lab.laptops):

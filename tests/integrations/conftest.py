@@ -1,0 +1,30 @@
+"""The integration tests' own small lab: two laptops beside the main lab (other names, another subnet), so
+the Swarm and registry runs (swarm init/leave, a registry on the master, ufw switched on) never disturb, and
+are never disturbed by, other tests using the main lab."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.lab import LabConfig, session
+
+INT_LAB = LabConfig(
+    n=2,
+    cpus=(1.0, 0.6),
+    prefix="il",
+    subnet="10.77.3",
+    bridge="hlabi0",
+    outsider="il-out",
+    cgroup="hetero-lab-int",
+    state_dir=Path(tempfile.gettempdir()) / "hetero-lab-int",
+)
+
+
+@pytest.fixture(scope="session")
+def int_lab():
+    """Two laptops il1, il2 (10.77.3.11-12); reused when already up and healthy, else made and removed."""
+    with session(INT_LAB) as running:
+        yield running

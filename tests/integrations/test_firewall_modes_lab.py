@@ -1,0 +1,143 @@
+"""The registry and Swarm modes with ufw ACTIVE on every laptop: the firewall role admits the registry port
+(5000, on the master, from the peers and the controller) and Swarm's ports (2377 to the master, 7946 and 4789
+between nodes) from the cluster only. The image travels through the registry, the ranks train as a Swarm
+stack over the overlay network, and the lab's outsider is refused on 5000 and 2377 while the peers get in;
+with the master's ufw switched off the outsider gets in, so the refusal was ufw's. Tearing the swarm down
+removes the Swarm rules again."""
+
+from __future__ import annotations
+
+import functools
+import socket
+import subprocess
+
+import pytest
+
+from tests.lab.pipeline import run_playbook
+
+from .ufw import ufw_on_the_laptops
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(2700)]
+
+IMAGE = "hetero-trainer-fwtest"  # a name of its own: removed at the end without touching other tests' images
+EXPERIMENT = "swarm-ufw-test"
+REGISTRY, MANAGER = 5000, 2377
+MODES = {"hetero_image_transport": "registry", "hetero_image_name": IMAGE}
+TRAINING = {"hetero_max_steps": 3, "hetero_experiment_name": EXPERIMENT}
+# Connect and report whether the port answered: 3 s is plenty on the lab bridge; ufw drops, so a refused
+# connection times out instead of being reset.
+PROBE = "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 3); print('open')"
+
+
+def reaches(done) -> bool:
+    return done.returncode == 0 and "open" in done.stdout
+
+
+def host_docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True)
+
+
+def image_id(docker) -> str:
+    """The id of IMAGE:cpu in the Docker engine `docker` talks to ('' when it has none)."""
+    out = docker("image", "inspect", "--format", "{{.Id}}", f"{IMAGE}:cpu")
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def controller_reaches(address: str, port: int) -> bool:
+    try:
+        socket.create_connection((address, port), 3).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def ufw(int_lab):
+    with ufw_on_the_laptops(int_lab):
+        yield
+
+
+def test_registry_and_swarm_modes_run_with_ufw_active_and_refuse_the_outsider(
+    int_lab, ufw, base_image, tmp_path
+):
+    lab, inventory = int_lab, int_lab.inventory
+    master, worker = lab.laptops[0], lab.laptops[-1]
+    for lap in lab.laptops:
+        lab.run(lap.name, f"rm -rf /var/lib/hetero-cluster/experiments/{EXPERIMENT}")
+
+    def from_worker(port):
+        return reaches(lab.run(worker.name, ["python3", "-c", PROBE, master.address, str(port)]))
+
+    def from_outsider(port):
+        return reaches(lab.run_outside(["python3", "-c", PROBE, master.address, str(port)]))
+
+    swarm_down = False
+    try:
+        on = run_playbook(
+            "tests/ansible/playbooks/firewall.yml",
+            inventory,
+            tmp_path / "ufw-on",
+            {"hetero_test_firewall_hosts": "cluster", "hetero_firewall_enable": True},
+        )
+        assert on.rc == 0, on.stdout[-3000:]
+        for lap in lab.laptops:
+            assert lab.run(lap.name, "ufw status").stdout.startswith("Status: active"), lap.name
+
+        # Registry mode: the controller pushes to the master's registry, every laptop pulls.
+        dist = run_playbook("playbooks/distribute.yml", inventory, tmp_path / "registry", MODES)
+        assert dist.rc == 0, dist.stdout[-4000:]
+        ids = {lap.name: image_id(functools.partial(lab.docker, lap.name)) for lap in lab.laptops}
+        assert set(ids.values()) == {image_id(host_docker)}, ids
+        assert dist.statuses(f"registry : Pull {master.address}:{REGISTRY}/{IMAGE}:cpu", worker.name) == [
+            "ok"
+        ]
+        assert all(dist.statuses("image : Copy the tarball", lap.name) == [] for lap in lab.laptops)
+
+        # Swarm mode: the ranks run the image the registry delivered, as a stack over the overlay network.
+        up = run_playbook(
+            "playbooks/swarm.yml",
+            inventory,
+            tmp_path / "swarm-up",
+            {**MODES, **TRAINING, "hetero_swarm_wait": True, "hetero_swarm_wait_timeout": 900},
+        )
+        assert up.rc == 0, up.stdout[-4000:]
+        for rank, lap in enumerate(lab.laptops):
+            state = lab.docker(
+                master.name, "service", "ps", "--format", "{{.Node}} {{.CurrentState}}", f"hetero_rank-{rank}"
+            )
+            assert state.stdout.split()[:2] == [lap.name, "Complete"], state.stdout
+            logs = lab.run(
+                lap.name, f"ls /var/lib/hetero-cluster/experiments/{EXPERIMENT}/logs"
+            ).stdout.split()
+            assert logs == [f"rank_{rank}_metrics.json"], (lap.name, logs)
+
+        # Peers (and the controller, which pushed) get in; the outsider does not.
+        assert from_worker(REGISTRY) and from_worker(MANAGER)
+        assert controller_reaches(master.address, REGISTRY)
+        assert not from_outsider(REGISTRY) and not from_outsider(MANAGER)
+        # The other direction: with the master's ufw off the outsider gets in, so ufw was what refused it.
+        lab.run(master.name, "ufw disable", check=True)
+        assert from_outsider(REGISTRY) and from_outsider(MANAGER)
+        lab.run(master.name, "ufw --force enable", check=True)
+
+        down = run_playbook(
+            "playbooks/swarm.yml", inventory, tmp_path / "swarm-down", {"hetero_swarm_state": "absent"}
+        )
+        swarm_down = down.rc == 0
+        assert down.rc == 0, down.stdout[-3000:]
+        for lap in lab.laptops:
+            rules = lab.run(lap.name, "ufw show added", check=True).stdout
+            assert "7946" not in rules and "4789" not in rules and str(MANAGER) not in rules, (
+                lap.name,
+                rules,
+            )
+            assert "29500" in rules, "the trainer's rules stay"
+    finally:
+        if not swarm_down:
+            run_playbook(
+                "playbooks/swarm.yml", inventory, tmp_path / "cleanup", {"hetero_swarm_state": "absent"}
+            )
+        lab.docker(master.name, "rm", "--force", "hetero-registry")
+        lab.run(master.name, "rm -rf /var/lib/hetero-cluster/registry")
+        for lap in lab.laptops:
+            lab.docker(lap.name, "rmi", "--force", f"{IMAGE}:cpu", f"{master.address}:{REGISTRY}/{IMAGE}:cpu")
