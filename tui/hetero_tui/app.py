@@ -214,14 +214,15 @@ class HeteroApp(App):
             self.notify(f"{busy.name} is still running: wait, or cancel it (r, then c)", severity="warning")
             return None
         action = BY_ID[action_id]
-        if self._become_password is None and self._needs_become_password():
+        method = self._become_method_asking()
+        if self._become_password is None and method:
 
             def answered(password: str | None) -> None:
                 if password is not None:
                     self._become_password = password
                     self.start_action(action_id)
 
-            self.push_screen(BecomePasswordScreen(), answered)
+            self.push_screen(BecomePasswordScreen(method), answered)
             return None
         handle = runner_service.PlaybookRun(
             action_id,
@@ -244,15 +245,16 @@ class HeteroApp(App):
         self.push_screen(RunScreen(record))
         return record
 
-    def _needs_become_password(self) -> bool:
-        """Some host becomes root through sudo and the inventory holds no password for it."""
+    def _become_method_asking(self) -> str | None:
+        """The become method (sudo, su...) of the first host that becomes root with no password in the
+        inventory; None when no host needs one asked."""
         for host in self.inventory.hosts:
             hostvars = self.inventory.host_vars(host.name)
             become = str(hostvars.get("ansible_become", "")).lower() in ("true", "yes", "1")
             known = hostvars.get("ansible_become_password") or hostvars.get("ansible_become_pass")
             if become and not known:
-                return True
-        return False
+                return str(hostvars.get("ansible_become_method") or "sudo")
+        return None
 
     def cancel_run(self, record: RunRecord) -> None:
         if record.running:
@@ -337,7 +339,9 @@ class HeteroApp(App):
         self.log_buffer.append(line)
         with self._pending_lock:
             self._pending.append(line)
-        self._pending_event.set()
+            first = len(self._pending) == 1
+        if first:  # waking the pump once per batch, not once per line (8,000 lines/s under load)
+            self._pending_event.set()
 
     def _pump_logs(self) -> None:
         """Thread worker: hand queued lines to the UI in batches, at most 20 messages a second."""

@@ -60,6 +60,7 @@ log stream ended and where it came back.
     ]
 
     def compose(self) -> ComposeResult:
+        self._tabbed: set[int] = set()  # ranks that have a tab
         yield Header()
         yield Tabs(Tab("all ranks", id=ALL_TAB), id="rank-tabs")
         yield LogView(max_lines=self.app.log_buffer_lines, id="log-view")
@@ -87,10 +88,13 @@ log stream ended and where it came back.
         view.add_rows(lines)
 
     def _ensure_tabs(self, ranks) -> None:
+        new = set(ranks) - self._tabbed  # most batches bring no new rank: no DOM query then
+        if not new:
+            return
         tabs = self.query_one(Tabs)
-        for rank in sorted(ranks):
-            if not tabs.query(f"#rank-{rank}"):
-                tabs.add_tab(Tab(self._tab_label(rank), id=f"rank-{rank}"))
+        for rank in sorted(new):
+            tabs.add_tab(Tab(self._tab_label(rank), id=f"rank-{rank}"))
+        self._tabbed |= new
 
     def _tab_label(self, rank: int) -> Text:
         label = Text(f"rank {rank}", style=rank_colour(rank))
