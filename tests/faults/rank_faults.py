@@ -97,3 +97,22 @@ def recomputed_per_resume(rank_events: list[dict]) -> list[int]:
         elif event["event"] == "resume":
             found.append(newest - event["step"])
     return found
+
+
+def link(laptop, up: bool) -> None:
+    """Cut or restore a laptop's only cable: the machine's side of its veth pair."""
+    subprocess.run(["ip", "link", "set", laptop.host_veth, "up" if up else "down"], check=True)
+
+
+def stop_docker(lab, laptop) -> None:
+    """Stop the laptop's Docker engine as `service docker stop` does (it stops the containers first)."""
+    script = "start-stop-daemon --stop --pidfile /var/run/docker-ssd.pid --retry 60"
+    lab.run(laptop.name, ["sh", "-c", script], check=True)
+
+
+def start_docker(lab, laptop) -> None:
+    from tests.lab.laptop import wait_dockerd
+    from tests.lab.system import start_dockerd_like_init_script
+
+    start_dockerd_like_init_script(lab.nsenter(laptop.name))
+    wait_dockerd(lab.cfg, laptop)
