@@ -91,10 +91,22 @@ def launch_and_reach_step_12(lab, inventory, master) -> str:
     return name
 
 
-def survivor_restarted(lab, master) -> bool:
-    """Rank 0 printed its one line about the lost peer and Docker restarted it."""
-    lost = lost_lines(lab, master.name, "hetero-rank-0")
-    return bool(lost) and state(lab, master.name, "hetero-rank-0").get("restarts", 0) >= 1
+def survivors_line(lab, master) -> str:
+    """Wait (bounded) until rank 0 printed ONE line about the lost peer and Docker restarted it; that line."""
+
+    def restarted() -> bool:
+        lost = lost_lines(lab, master.name, "hetero-rank-0")
+        return bool(lost) and state(lab, master.name, "hetero-rank-0").get("restarts", 0) >= 1
+
+    wait_until("rank 0 to give up on rank 1 and be restarted", restarted, STOP_BOUND_S)
+    (line,) = lost_lines(lab, master.name, "hetero-rank-0")
+    return line
+
+
+def assert_snapshots_intact(lab, laptops, experiment: str) -> None:
+    for rank, laptop in enumerate(laptops):
+        held = snapshots_intact(lab, laptop.name, rank, experiment)
+        assert held and held[-1] >= 10, (laptop.name, held)
 
 
 def assert_resumed_to_the_reference(lab, master, away, faulty: str, reference: str) -> None:
@@ -127,12 +139,7 @@ def test_a_laptop_whose_link_is_cut_stops_the_survivor_cleanly_and_the_job_resum
     link(away, up=False)
     try:
         # The survivor stops waiting: one clear line, exit 3, and Docker restarts it.
-        wait_until(
-            "rank 0 to give up on rank 1 and be restarted",
-            lambda: survivor_restarted(lab, master),
-            STOP_BOUND_S,
-        )
-        (line,) = lost_lines(lab, master.name, "hetero-rank-0")
+        line = survivors_line(lab, master)
         assert line.startswith(f"hetero-train: rank 0: lost rank 1 ({away.name}) during step ")
         assert f"no answer within the {COLLECTIVE_TIMEOUT_S} s collective timeout" in line
         assert "Exiting with code 3" in line and "site.yml --tags launch" in line
@@ -146,10 +153,7 @@ def test_a_laptop_whose_link_is_cut_stops_the_survivor_cleanly_and_the_job_resum
         )
         assert lost_lines(lab, away.name, "hetero-rank-1")[0].startswith("hetero-train: rank 1: lost rank 0 ")
 
-        # Snapshots are intact on every laptop while the link is down.
-        for rank, laptop in enumerate([master, away]):
-            held = snapshots_intact(lab, laptop.name, rank, faulty)
-            assert held and held[-1] >= 10, (laptop.name, held)
+        assert_snapshots_intact(lab, [master, away], faulty)  # on every laptop, link down
     finally:
         link(away, up=True)
 
@@ -168,19 +172,12 @@ def test_a_laptop_whose_docker_engine_stops_stops_the_survivor_and_the_job_resum
     stop_docker(lab, away)  # returns once the engine is gone; it ended rank 1 first (SIGTERM, then SIGKILL)
     try:
         # The peer's connection closed: the survivor stops at its next collective, no timeout to wait out.
-        wait_until(
-            "rank 0 to give up on rank 1 and be restarted",
-            lambda: survivor_restarted(lab, master),
-            STOP_BOUND_S,
-        )
-        (line,) = lost_lines(lab, master.name, "hetero-rank-0")
+        line = survivors_line(lab, master)
         assert line.startswith(
             f"hetero-train: rank 0: lost rank 1 ({away.name}) at {away.address} during step "
         )
         assert "its connection dropped" in line and "Exiting with code 3" in line
-        for rank, laptop in enumerate([master, away]):  # the stopped engine's laptop keeps its files too
-            held = snapshots_intact(lab, laptop.name, rank, faulty)
-            assert held and held[-1] >= 10, (laptop.name, held)
+        assert_snapshots_intact(lab, [master, away], faulty)  # the engine-less laptop's too
     finally:
         start_docker(lab, away)
 

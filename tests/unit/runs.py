@@ -46,21 +46,30 @@ class RankResult:
         return [e for e in self.events if e["event"] == kind]
 
 
+def start_rank(env: dict[str, str], args: list[str], cwd: Path) -> subprocess.Popen:
+    """One `python -m hetero_train` with its output captured as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hetero_train", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def rank_envs(world: int) -> list[dict[str, str]]:
+    """The environment of every rank of a local job (one torch thread each, a free master port)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+    env["WORLD_SIZE"] = str(world)
+    return [dict(env, RANK=str(rank), LOCAL_RANK=str(rank)) for rank in range(world)]
+
+
 def run_processes(
     envs: list[dict[str, str]], args: list[str], cwd: Path, timeout: float = 120
 ) -> list[RankResult]:
     """One `python -m hetero_train` per environment, all at once; every one must exit 0."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "hetero_train", *args],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for env in envs
-    ]
+    procs = [start_rank(env, args, cwd) for env in envs]
     results = []
     for rank, p in enumerate(procs):
         out, err = p.communicate(timeout=timeout)
@@ -71,10 +80,7 @@ def run_processes(
 
 
 def run_ranks(world: int, args: list[str], cwd: Path, timeout: float = 120) -> list[RankResult]:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
-    env["WORLD_SIZE"] = str(world)
-    envs = [dict(env, RANK=str(rank), LOCAL_RANK=str(rank)) for rank in range(world)]
-    return run_processes(envs, args, cwd, timeout)
+    return run_processes(rank_envs(world), args, cwd, timeout)
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 from hetero_train.cli import DEFAULT_COLLECTIVE_TIMEOUT, parse_config
 from hetero_train.errors import PeerLost
 
-from .runs import TINY, free_port, run_ranks
+from .runs import TINY, rank_envs, run_ranks, start_rank
 
 ENV = {"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
 
@@ -21,19 +19,6 @@ ENV = {"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT"
 def test_the_collective_timeout_is_a_flag_with_a_default_a_slow_rank_fits_in():
     assert parse_config([], env=ENV).collective_timeout == DEFAULT_COLLECTIVE_TIMEOUT == 600
     assert parse_config(["--collective-timeout", "45.5"], env=ENV).collective_timeout == 45.5
-
-
-def _start(rank: int, port: int, args: list[str], cwd) -> subprocess.Popen:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    env.update(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank))
-    return subprocess.Popen(
-        [sys.executable, "-m", "hetero_train", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _wait_for_snapshot(directory, limit_s: float = 300) -> None:
@@ -49,8 +34,7 @@ def test_a_silent_peer_stops_the_other_rank_with_one_line_and_exit_3_and_a_rerun
     # silent, as a cut link or a closed lid does (a crash would close them at once).
     args = [*TINY, "--epochs", "50", "--max-steps", "100000", "--save-every", "3"]
     args += ["--collective-timeout", "3", "--experiment-name", "lost"]
-    port = free_port()
-    ranks = [_start(r, port, args, tmp_path) for r in (0, 1)]
+    ranks = [start_rank(env, args, tmp_path) for env in rank_envs(2)]
     checkpoints = tmp_path / "experiments" / "lost" / "checkpoints"
     try:
         _wait_for_snapshot(checkpoints / "rank_1")
