@@ -93,8 +93,12 @@ def log_line(rank: int, text: str, second: int = 0) -> LogLine:
     return LogLine(rank, f"2026-11-21T12:00:{second:02d}.000000000Z", text, f"lap{rank + 1}")
 
 
-def step_line(rank: int, step: int, share: int, compute_s: float, loss: float = 1.0) -> str:
-    """A trainer "step" event line, as the ranks print it."""
+def step_line(
+    rank: int, step: int, share: int, compute_s: float, step_s: float | None = None, loss: float = 1.0
+) -> str:
+    """A trainer "step" event line, as the ranks print it. A step is the rank's compute plus its wait for the
+    others (comm); `step_s` defaults to 10 ms of comm."""
+    step_s = compute_s + 0.01 if step_s is None else step_s
     return json.dumps(
         {
             "event": "step",
@@ -102,11 +106,11 @@ def step_line(rank: int, step: int, share: int, compute_s: float, loss: float = 
             "step": step,
             "epoch": 0,
             "loss": loss,
-            "samples_per_s": share / (compute_s + 0.01),
+            "samples_per_s": share / step_s,
             "share": share,
             "compute_s": compute_s,
-            "comm_s": 0.01,
-            "step_s": 0.5,
+            "comm_s": step_s - compute_s,
+            "step_s": step_s,
             "memory_mb": 100.0,
             "device": "cpu",
         }

@@ -22,7 +22,7 @@ async def test_per_rank_plots_total_throughput_efficiency_and_straggler(tmp_path
         assert "no step lines yet" in text_of(screen.query_one("#metrics-summary", Static))
         for step in range(1, 6):
             for rank in range(3):
-                text = step_line(rank, step, SHARES[rank], COMPUTE[rank], loss=2.0 / step)
+                text = step_line(rank, step, SHARES[rank], COMPUTE[rank], step_s=0.5, loss=2.0 / step)
                 pilot.app.receive_log_line(log_line(rank, text, second=step))
             pilot.app.receive_log_line(log_line(0, "a progress line that is not JSON"))
         await pilot.pause(0.5)

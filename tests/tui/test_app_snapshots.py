@@ -80,7 +80,7 @@ def test_metrics_screen(snap_compare, tmp_path):
             for rank in range(3):
                 wobble = 0.01 * (step % 4)
                 text = step_line(
-                    rank, step, shares[rank], compute[rank] + wobble, loss=2.3 / (1 + 0.2 * step)
+                    rank, step, shares[rank], compute[rank] + wobble, step_s=0.4, loss=2.3 / (1 + 0.2 * step)
                 )
                 pilot.app.receive_log_line(log_line(rank, text, step))
         await pilot.pause(0.5)

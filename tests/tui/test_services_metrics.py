@@ -10,6 +10,7 @@ from hetero_tui.services.inventory import Inventory
 from hetero_tui.services.logs import HostConnection, LogBuffer, LogStream
 from hetero_tui.services.metrics import ClusterMetrics, parse_line
 
+from tests.tui.app_helpers import step_line
 from tests.unit.runs import TINY, run_ranks
 
 STEPS = 8
@@ -63,31 +64,11 @@ def test_total_throughput_and_efficiency_from_real_lines(two_rank_lines):
     assert set(metrics.compute_throughput()) == {0, 1}
 
 
-def _step(rank, step, share, compute_s, step_s, loss=1.0):
-    return json.dumps(
-        {
-            "event": "step",
-            "rank": rank,
-            "step": step,
-            "epoch": 0,
-            "loss": loss,
-            "share": share,
-            "compute_s": compute_s,
-            "comm_s": step_s - compute_s,
-            "step_s": step_s,
-            "samples_per_s": share / step_s,
-            "global_samples_per_s": 100 / step_s,
-            "memory_mb": 10.0,
-            "device": "cpu",
-        }
-    )
-
-
 def test_efficiency_definition_on_crafted_steps():
     metrics = ClusterMetrics(window=10)
     for step in range(1, 4):
-        metrics.feed_line(_step(0, step, 60, 0.5, 0.6))
-        metrics.feed_line(_step(1, step, 40, 0.5, 0.6))
+        metrics.feed_line(step_line(0, step, 60, 0.5, 0.6))
+        metrics.feed_line(step_line(1, step, 40, 0.5, 0.6))
     # T = 100 samples / 0.6 s; compute-only: 60/0.5 + 40/0.5 = 200 samples/s; η = 166.7 / 200
     assert metrics.total_throughput() == pytest.approx(100 / 0.6)
     assert metrics.compute_throughput() == {0: pytest.approx(120), 1: pytest.approx(80)}
@@ -97,31 +78,31 @@ def test_efficiency_definition_on_crafted_steps():
 def test_throughput_waits_for_every_rank():
     metrics = ClusterMetrics()
     metrics.feed_line(json.dumps({"event": "hardware", "rank": 0, "world_size": 2, "backend": "gloo"}))
-    metrics.feed_line(_step(0, 1, 50, 0.5, 0.5))
+    metrics.feed_line(step_line(0, 1, 50, 0.5, 0.5))
     assert metrics.total_throughput() is None and metrics.efficiency() is None
 
 
 def test_a_slow_rank_is_flagged_and_cleared_once_balanced():
     metrics = ClusterMetrics(window=5)
     for step in range(1, 6):
-        metrics.feed_line(_step(0, step, 40, 0.20, 0.62))
-        metrics.feed_line(_step(1, step, 30, 0.22, 0.62))
-        metrics.feed_line(_step(2, step, 30, 0.60, 0.62))  # 3x the others' compute time
+        metrics.feed_line(step_line(0, step, 40, 0.20, 0.62))
+        metrics.feed_line(step_line(1, step, 30, 0.22, 0.62))
+        metrics.feed_line(step_line(2, step, 30, 0.60, 0.62))  # 3x the others' compute time
     assert metrics.stragglers() == {2}
     for step in range(6, 11):  # the balancer moved samples away from rank 2
-        metrics.feed_line(_step(0, step, 45, 0.21, 0.25))
-        metrics.feed_line(_step(1, step, 40, 0.22, 0.25))
-        metrics.feed_line(_step(2, step, 15, 0.23, 0.25))
+        metrics.feed_line(step_line(0, step, 45, 0.21, 0.25))
+        metrics.feed_line(step_line(1, step, 40, 0.22, 0.25))
+        metrics.feed_line(step_line(2, step, 15, 0.23, 0.25))
     assert metrics.stragglers() == set()
 
 
-def test_memory_stays_bounded_and_restarts_keep_one_point_per_step():
+def test_memory_stays_bounded_and_restarts_keep_one_point_perstep_line():
     metrics = ClusterMetrics(maxlen=50)
     for step in range(1, 201):
-        metrics.feed_line(_step(0, step, 100, 0.1, 0.1))
+        metrics.feed_line(step_line(0, step, 100, 0.1, 0.1))
     assert len(metrics.ranks[0].points) == 50 and metrics.ranks[0].latest.step == 200
     for step in range(195, 198):  # a resumed run replays from its snapshot
-        metrics.feed_line(_step(0, step, 100, 0.1, 0.1, loss=0.5))
+        metrics.feed_line(step_line(0, step, 100, 0.1, 0.1, loss=0.5))
     assert [p.step for p in metrics.ranks[0].points][-3:] == [195, 196, 197]
     assert metrics.ranks[0].latest.loss == 0.5
 
