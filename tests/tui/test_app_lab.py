@@ -296,6 +296,13 @@ async def test_up_launches_then_a_crashed_rank_restarts_in_the_logs_then_stop(la
             pilot.app.screen.refresh_status()
             assert "r1:stre↻" in text_of(pilot.app.screen.query_one("#log-status", Static))
 
+            await pilot.press("i", "s")  # Status (status.yml) from the inventory: Docker's restart counts
+            await finished(pilot)
+            assert pilot.app.current_run.grid.status == "successful"
+            await pilot.press("escape")
+            hosts = {row[0]: row for row in table_rows(pilot.app.screen.query_one("#hosts", DataTable))}
+            assert "↻" in hosts["lap2"][5], hosts
+
             await pilot.press("S")  # Stop, with the job still running
             await finished(pilot)
             run = pilot.app.current_run
