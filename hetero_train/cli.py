@@ -7,6 +7,7 @@ exit code 2 and no files written.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import distenv
-from .errors import BadInput, PeerLost
+from .errors import BadInput, PeerLost, Terminated
 
 MODELS = ("simple_cnn", "resnet18", "resnet50")
 DATASETS = ("synthetic_image", "cifar10", "imagenet")
@@ -200,9 +201,16 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
     )
 
 
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = parse_config(argv)
+        # PID 1 in a container has no default action for SIGTERM, so without a handler `docker stop` or a
+        # stopping engine would wait out its timeout and SIGKILL the rank mid-step.
+        signal.signal(signal.SIGTERM, _raise_terminated)
         # The small CPU image has torch without numpy; torch warns about it on import. Nothing here uses
         # numpy (cifar10 only, with torchvision), so keep stderr to what the user needs.
         warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
@@ -215,6 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PeerLost as e:
         print(f"hetero-train: {e}", file=sys.stderr, flush=True)
         return PeerLost.exit_code
+    except Terminated:
+        print(
+            "hetero-train: stopped by SIGTERM (docker stop, or the Docker engine is stopping);"
+            " the last snapshot is kept and a rerun resumes from it",
+            file=sys.stderr,
+            flush=True,
+        )
+        return Terminated.exit_code
     except KeyboardInterrupt:
         print(
             "hetero-train: interrupted; the last snapshot is kept and a rerun resumes from it",

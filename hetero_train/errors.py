@@ -1,4 +1,4 @@
-"""The exceptions the CLI turns into one line and an exit code: bad input (2), a lost peer (3)."""
+"""What the CLI turns into one line and an exit code: bad input (2), a lost peer (3), SIGTERM (143)."""
 
 
 class BadInput(Exception):
@@ -14,3 +14,9 @@ class PeerLost(Exception):
     kept and how the job resumes; the non-zero exit makes Docker's on-failure policy restart the rank."""
 
     exit_code = 3
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (docker stop, a stopping Docker engine): stop as Ctrl-C would, at the next instruction."""
+
+    exit_code = 143  # 128 + SIGTERM, as if the signal had ended the process

@@ -1,6 +1,7 @@
-"""A peer that vanishes mid-training: the other rank stops waiting after --collective-timeout, says so in ONE
-line (who, what happened, which snapshots are kept, how the job resumes), exits 3 for Docker's on-failure
-restart, and a rerun of both ranks resumes from the newest snapshot they hold."""
+"""How a rank stops when it must. A peer that vanishes mid-training: the other rank stops waiting after
+--collective-timeout, says so in ONE line (who, what happened, which snapshots are kept, how the job resumes),
+exits 3 for Docker's on-failure restart, and a rerun of both ranks resumes from the newest snapshot they hold.
+SIGTERM (docker stop, a stopping engine): one line, exit 143, at once."""
 
 from __future__ import annotations
 
@@ -61,3 +62,30 @@ def test_a_silent_peer_stops_the_other_rank_with_one_line_and_exit_3_and_a_rerun
     for result in done:
         assert result.of("resume")[0]["step"] >= 3
         assert result.of("done")[0]["step"] == kept + 2
+
+
+def test_sigterm_stops_a_rank_at_once_with_one_line_and_code_143(tmp_path):
+    # In a container the trainer is PID 1, which has no default action for SIGTERM: without its handler,
+    # `docker stop` or a stopping Docker engine would wait out the stop timeout and SIGKILL it.
+    args = [
+        *TINY,
+        "--epochs",
+        "50",
+        "--max-steps",
+        "100000",
+        "--save-every",
+        "3",
+        "--experiment-name",
+        "term",
+    ]
+    (env,) = rank_envs(1)
+    rank = start_rank(env, args, tmp_path)
+    _wait_for_snapshot(tmp_path / "experiments" / "term" / "checkpoints" / "rank_0")
+    rank.send_signal(signal.SIGTERM)
+    out, err = rank.communicate(timeout=120)
+    assert rank.returncode == 143
+    assert err.strip().splitlines()[-1] == (
+        "hetero-train: stopped by SIGTERM (docker stop, or the Docker engine is stopping);"
+        " the last snapshot is kept and a rerun resumes from it"
+    )
+    assert "Traceback" not in err
