@@ -132,6 +132,23 @@ def test_registry_and_swarm_modes_run_with_ufw_active_and_refuse_the_outsider(
                 rules,
             )
             assert "29500" in rules, "the trainer's rules stay"
+
+        # An encrypted overlay also needs ESP between the nodes: admitted from the peer, removed again.
+        # (Rules only: the lab's dockerds run with --iptables=false, which Docker's encrypted overlay needs.)
+        for swarm, wanted in (("open", True), ("closed", False)):
+            esp = run_playbook(
+                "tests/ansible/playbooks/firewall.yml",
+                inventory,
+                tmp_path / f"esp-{swarm}",
+                {
+                    "hetero_test_firewall_hosts": "cluster",
+                    "hetero_firewall_swarm": swarm,
+                    "hetero_swarm_encrypted": True,
+                },
+            )
+            assert esp.rc == 0, esp.stdout[-3000:]
+            rules = lab.run(master.name, "ufw show added", check=True).stdout
+            assert (f"ufw allow from {worker.address} proto esp" in rules) is wanted, rules
     finally:
         if not swarm_down:
             run_playbook(
