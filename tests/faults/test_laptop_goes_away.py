@@ -181,6 +181,9 @@ def test_a_laptop_whose_docker_engine_stops_stops_the_survivor_and_the_job_resum
     finally:
         start_docker(lab, away)
 
+    away_err = lab.docker(away.name, "logs", "hetero-rank-1").stderr  # the engine is back: its logs too
+    assert "hetero-train: stopped by SIGTERM (docker stop, or the Docker engine is stopping)" in away_err
+
     # The engine restarts rank 1 by itself: a daemon shutdown is not a manual stop, so on-failure applies
     # (Docker 20.10; counted as a start, not in RestartCount). The job resumes and completes.
     assert_resumed_to_the_reference(lab, master, away, faulty, reference)
