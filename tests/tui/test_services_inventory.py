@@ -188,6 +188,8 @@ def test_a_valid_new_host_has_no_errors(inv_dir):
         ("hetero_batch_size", "1.5", "whole number"),
         ("hetero_data_dir", "data", "absolute path"),
         ("hetero_experiment_name", "a/b", "no '/'"),
+        ("hetero_collective_timeout", "0", ">= 1"),
+        ("hetero_rendezvous_timeout", "soon", "whole number"),
     ],
 )
 def test_settings_validation_names_the_field(field, value, words):

@@ -46,6 +46,8 @@ SETTINGS_FIELDS = (
     "hetero_master_port",
     "hetero_save_every",
     "hetero_seed",
+    "hetero_collective_timeout",
+    "hetero_rendezvous_timeout",
 )
 CHOICES = {
     "hetero_model": MODELS,
@@ -65,6 +67,9 @@ NUMBERS = {
     "hetero_master_port": (1, False),
     "hetero_save_every": (0, False),
     "hetero_seed": (0, False),
+    # seconds; 0 would mean "give up at once" to torch, never what a user wants
+    "hetero_collective_timeout": (1, False),
+    "hetero_rendezvous_timeout": (1, False),
 }
 PORT_FIELDS = ("ansible_port", "hetero_master_port")
 _HOSTNAME = re.compile(
