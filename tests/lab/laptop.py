@@ -122,14 +122,20 @@ def holder_alive(pid: int, laptop: Laptop) -> bool:
 
 
 def bind_private_copy(holder_pid: int, cfg: LabConfig, laptop: Laptop, target: str) -> None:
-    """From now on the laptop has its own copy of the machine's directory `target` (idempotent)."""
-    mounted = [line.split()[4] for line in Path(f"/proc/{holder_pid}/mountinfo").read_text().splitlines()]
-    if target in mounted:
-        return
+    """From now on the laptop has its own copy of the machine's directory `target` (idempotent). Called again
+    after the machine's directory gained files (a package such as ufw installed after the copy was made),
+    the copy gains them too; what the laptop wrote there itself is never overwritten."""
     copy = Path("copies") / target.lstrip("/")
-    if not (cfg.laptop_side(laptop) / copy).exists():
-        shutil.copytree(target, cfg.laptop_side(laptop) / copy, symlinks=True)
-    run([*nsenter(holder_pid), "mount", "--bind", f"{LAPTOP_SIDE}/{copy}", target])
+    own = cfg.laptop_side(laptop) / copy
+    shutil.copytree(target, own, symlinks=True, dirs_exist_ok=True, copy_function=_copy_if_missing)
+    mounted = [line.split()[4] for line in Path(f"/proc/{holder_pid}/mountinfo").read_text().splitlines()]
+    if target not in mounted:
+        run([*nsenter(holder_pid), "mount", "--bind", f"{LAPTOP_SIDE}/{copy}", target])
+
+
+def _copy_if_missing(source: str, destination: str) -> None:
+    if not os.path.lexists(destination):
+        shutil.copy2(source, destination)
 
 
 def start_sshd(holder_pid: int, cfg: LabConfig, laptop: Laptop) -> None:

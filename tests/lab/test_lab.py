@@ -97,6 +97,16 @@ def test_a_directory_made_private_is_each_laptops_own(lab):
             second.name: ["from-the-machine"],
         }
         assert sorted(p.name for p in shared.iterdir()) == ["from-the-machine"]
+
+        # A package installed on the machine later adds files: made private again, every laptop gains them,
+        # and what a laptop changed itself stays its own.
+        lab.run(first, f"echo laptop-edit > {shared}/from-the-machine", check=True)
+        (shared / "installed-later").write_text("package file\n")
+        lab.make_private(str(shared))
+        for lap in (first, second):
+            assert "installed-later" in lab.run(lap, f"ls {shared}", check=True).stdout.split()
+        assert lab.run(first, f"cat {shared}/from-the-machine", check=True).stdout == "laptop-edit\n"
+        assert lab.run(second, f"cat {shared}/from-the-machine", check=True).stdout == "seed\n"
     finally:
         for lap in lab.laptops:
             lab.run(lap, f"umount {shared}")

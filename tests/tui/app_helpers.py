@@ -6,7 +6,6 @@ import asyncio
 import functools
 import json
 import shutil
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -37,13 +36,9 @@ def distribute_image(lab, data_dir: Path) -> None:
 def laptops_see_a_whole_ufw(lab) -> None:
     """Provision meets whatever firewall the laptops have. The firewall tests install ufw on the machine for
     a while; a laptop whose private /etc/ufw was copied before that sees ufw without its files and
-    `ufw status` fails there. Give such a laptop the package's files (ufw stays off, as installed)."""
-    if shutil.which("ufw") is None or not Path("/etc/ufw/ufw.conf").is_file():
-        return
-    files = subprocess.run(["tar", "-C", "/etc/ufw", "-c", "."], check=True, capture_output=True).stdout
-    for lap in lab.laptops:
-        if lab.run(lap.name, ["test", "-e", "/etc/ufw/ufw.conf"]).returncode != 0:
-            lab.run(lap.name, ["tar", "-C", "/etc/ufw", "-x"], input=files, check=True)
+    `ufw status` fails there. Such a laptop gets the package's files (ufw stays off, as installed)."""
+    if shutil.which("ufw") is not None and Path("/etc/ufw/ufw.conf").is_file():
+        lab.make_private("/etc/ufw")
 
 
 def pilot_test(test):
