@@ -156,5 +156,5 @@ def test_registry_and_swarm_modes_run_with_ufw_active_and_refuse_the_outsider(
             )
         lab.docker(master.name, "rm", "--force", "hetero-registry")
         lab.run(master.name, "rm -rf /var/lib/hetero-cluster/registry")
-        for lap in lab.laptops:
-            lab.docker(lap.name, "rmi", "--force", f"{IMAGE}:cpu", f"{master.address}:{REGISTRY}/{IMAGE}:cpu")
+        for docker in (host_docker, *(functools.partial(lab.docker, lap.name) for lap in lab.laptops)):
+            docker("rmi", "--force", f"{IMAGE}:cpu", f"{master.address}:{REGISTRY}/{IMAGE}:cpu")
