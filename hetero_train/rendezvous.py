@@ -7,8 +7,12 @@ backend (NCCL or gloo) depends on what every rank has.
 from __future__ import annotations
 
 import contextlib
+import errno
+import ipaddress
 import json
 import os
+import socket
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +36,55 @@ def _quiet_stderr() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _listen_on_master_address(addr: str, port: int) -> int:
+    """A listening socket for the store bound to the master address only, handed over as a file descriptor.
+
+    The store has no authentication, and torch's TCPStore alone listens on every interface of the master;
+    bound here it answers only on the cluster's address. Returns -1 (torch: listen on every interface, with
+    a warning) when that address cannot be known here: MASTER_ADDR is not an address of this machine (a
+    NAT'd address), or it is a name this machine resolves to loopback while its peers resolve it to the
+    LAN address (Debian maps its own hostname to 127.0.1.1; SLURM gives hostnames).
+    """
+    try:
+        family, kind, proto, _, where = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as e:
+        message = f"MASTER_ADDR {addr} does not resolve ({e.strerror}); give the master's address or name"
+        raise BadInput(message) from None
+    if ipaddress.ip_address(where[0]).is_loopback and not _is_ip_literal(addr):
+        return _listen_everywhere(addr, port, f"resolves to {where[0]} here")
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restarted rank rebinds at once
+    try:
+        sock.bind(where)
+        sock.listen(socket.SOMAXCONN)
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise BadInput(f"master port {port} is already in use here; pick another MASTER_PORT") from None
+        if e.errno != errno.EADDRNOTAVAIL:
+            raise
+        return _listen_everywhere(addr, port, "is not an address of this machine")
+    return sock.detach()  # the store owns the descriptor from now on
+
+
+def _is_ip_literal(addr: str) -> bool:
+    try:
+        ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return True
+
+
+def _listen_everywhere(addr: str, port: int, why: str) -> int:
+    print(
+        f"hetero-train: warning: MASTER_ADDR {addr} {why}; the rendezvous store listens on every interface"
+        f" (port {port}): keep it behind the firewall, or set MASTER_ADDR to the master's cluster IP",
+        file=sys.stderr,
+        flush=True,
+    )
+    return -1
 
 
 @dataclass
@@ -72,12 +125,14 @@ def join(
         return World(0, 1, choose_backend(requested_backend, [record], dist.is_nccl_available()), [record])
     where = f"{env.master_addr}:{env.master_port}"
     timeout = timedelta(seconds=timeout_s)
+    serve = env.rank == 0 and not env.agent_store  # under torchrun its agent serves the store
+    listen_fd = _listen_on_master_address(env.master_addr, env.master_port) if serve else -1
     try:
         with _quiet_stderr():
-            serve = env.rank == 0 and not env.agent_store
             tcp = dist.TCPStore(
                 env.master_addr, env.master_port, env.world_size, is_master=serve,
                 timeout=timeout, wait_for_workers=True,
+                master_listen_fd=listen_fd if listen_fd >= 0 else None,
             )  # fmt: skip
             store = dist.PrefixStore(f"hetero/{env.restart}/", tcp)
             store.set(f"hw/{env.rank}", json.dumps(record))
