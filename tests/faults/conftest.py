@@ -3,7 +3,6 @@ these tests break or compare is never disturbed by, and never disturbs, other te
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,7 @@ import yaml
 from tests.faults.rank_faults import REPO
 from tests.lab import LabConfig, session
 
-FAULT_LAB = LabConfig(
-    n=2,
-    cpus=(1.0, 0.6),
-    prefix="fl",
-    subnet="10.77.2",
-    bridge="hlabf0",
-    outsider="fl-out",
-    cgroup="hetero-lab-faults",
-    state_dir=Path(tempfile.gettempdir()) / "hetero-lab-faults",
-)
+FAULT_LAB = LabConfig.beside_the_main_lab("faults", prefix="fl", subnet="10.77.2", cpus=(1.0, 0.6))
 
 
 @pytest.fixture(scope="session")

@@ -4,23 +4,11 @@ are never disturbed by, other tests using the main lab."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pytest
 
 from tests.lab import LabConfig, session
 
-INT_LAB = LabConfig(
-    n=2,
-    cpus=(1.0, 0.6),
-    prefix="il",
-    subnet="10.77.3",
-    bridge="hlabi0",
-    outsider="il-out",
-    cgroup="hetero-lab-int",
-    state_dir=Path(tempfile.gettempdir()) / "hetero-lab-int",
-)
+INT_LAB = LabConfig.beside_the_main_lab("int", prefix="il", subnet="10.77.3", cpus=(1.0, 0.6))
 
 
 @pytest.fixture(scope="session")

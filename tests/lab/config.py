@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +64,22 @@ class LabConfig:
             raise ValueError(f"number of laptops n={self.n} must be between 1 and 80")
         if any(c <= 0 for c in self.cpus) or not self.cpus:
             raise ValueError(f"cpus={self.cpus}: every CPU quota must be a positive number, e.g. 1.0,0.6,0.4")
+
+    @classmethod
+    def beside_the_main_lab(cls, name: str, prefix: str, subnet: str, cpus: tuple[float, ...]) -> LabConfig:
+        """A small lab of a test folder's own, up at the same time as the main one: other laptop names,
+        another subnet, its own bridge, cgroup and state directory (under /tmp, as a checkout there would
+        have it: each laptop has its own /tmp). One laptop per CPU quota given."""
+        return cls(
+            n=len(cpus),
+            cpus=cpus,
+            prefix=prefix,
+            subnet=subnet,
+            bridge=f"hlab{prefix[0]}0",
+            outsider=f"{prefix}-out",
+            cgroup=f"hetero-lab-{name}",
+            state_dir=Path(tempfile.gettempdir()) / f"hetero-lab-{name}",
+        )
 
     @property
     def controller(self) -> str:

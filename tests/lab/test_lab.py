@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import tarfile
-import tempfile
 import threading
 import time
 import uuid
@@ -206,16 +205,7 @@ def _alive(pid: int) -> bool:
 
 # A second, one-laptop lab beside the main one: other names, another subnet, its own state directory,
 # under /tmp as a checkout there would have it (each laptop has its own /tmp).
-SMALL_LAB = LabConfig(
-    n=1,
-    cpus=(0.5,),
-    prefix="tl",
-    subnet="10.77.1",
-    bridge="hlabt0",
-    outsider="tl-out",
-    cgroup="hetero-lab-test",
-    state_dir=Path(tempfile.gettempdir()) / "hetero-lab-test",
-)
+SMALL_LAB = LabConfig.beside_the_main_lab("test", prefix="tl", subnet="10.77.1", cpus=(0.5,))
 
 
 @pytest.mark.docker
