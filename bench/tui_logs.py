@@ -12,15 +12,19 @@ Measured:
          (by then the bounded buffers are full);
   rate - lines received per second against the lines emitted.
 Prints a summary and writes bench/results/tui_logs.json.
-Run: .venv/bin/python -m bench.tui_logs [--seconds 60] [--rate 2000] [--ranks 4]
+Run: .venv/bin/python -m bench.tui_logs [--seconds 60] [--rate 2000] [--ranks 4] [--busy N]
+(--busy N: N busy-loop processes run beside it, a repeatable "loaded machine" for the lag goal)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -172,6 +176,18 @@ async def measure(ranks: int, rate: int, seconds: float) -> dict:
     }
 
 
+@contextlib.contextmanager
+def busy_loops(count: int):
+    """`count` processes spinning on a CPU each, for as long as the block runs."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -179,8 +195,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--ranks", type=int, default=4)
+    parser.add_argument("--busy", type=int, default=0, help="busy-loop processes beside the app (load)")
     args = parser.parse_args()
-    result = asyncio.run(measure(args.ranks, args.rate, args.seconds))
+    load_before = os.getloadavg()[0]
+    with busy_loops(args.busy):
+        result = asyncio.run(measure(args.ranks, args.rate, args.seconds))
+        load_during = os.getloadavg()[0]
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "busy_loops": args.busy,
+        "loadavg_before": load_before,
+        "loadavg_at_end": load_during,
+    }
     lag = result["lag_s"]
     print(
         f"{result['ranks']} ranks x {result['lines_per_s_per_rank']} lines/s for {result['seconds']:.0f} s: "
@@ -199,6 +225,10 @@ def main() -> None:
     print(
         f"RSS: {result['rss_mb'][0][1]} MB at start, {result['rss_mb'][-1][1]} MB at the end, "
         f"{result['rss_growth_mb_20s_to_end']:+} MB from 20 s to the end (goal: flat)"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPUs, {args.busy} busy-loop processes beside the app, load average "
+        f"{load_before:.2f} before, {load_during:.2f} at the end"
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
