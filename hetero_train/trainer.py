@@ -81,6 +81,7 @@ class Experiment:
         self.checkpoints = self.root / "checkpoints"
         self.profiles = self.root / "profiles"
         self.rank = rank
+        self.snapshots = self.checkpoints / f"rank_{rank}"  # this rank's resumable snapshots
 
     def create(self) -> None:
         for d in (self.logs, self.configs, self.checkpoints):
@@ -127,7 +128,7 @@ class Trainer:
         self.window = [0, 0.0]  # samples and compute seconds since the last re-plan
         self.run_totals = [0, 0.0]
         self.bytes_per_sample: float | None = None
-        self.snapshots = SnapshotDir(exp.checkpoints / f"rank_{self.rank}", keep=cfg.keep_snapshots)
+        self.snapshots = SnapshotDir(exp.snapshots, keep=cfg.keep_snapshots)
         self.metrics = MetricsFile(exp.logs / f"rank_{self.rank}_metrics.json", self.rank)
         self.progress = Progress(int(self.total_steps), self.rank)
         trace = exp.profiles / f"rank_{self.rank}_trace.json"
@@ -381,7 +382,7 @@ def run(cfg: Config) -> int:
 
 def _lost(cfg: Config, world: rendezvous.World, trainer: Trainer | None, error: Exception) -> PeerLost:
     """A collective failed because a peer vanished: the structured event, then the one-line exit."""
-    snapshots = SnapshotDir(cfg.experiment_dir / "checkpoints" / f"rank_{world.rank}")
+    snapshots = SnapshotDir(Experiment(cfg, world.rank).snapshots)  # read only: may not exist yet
     step = trainer.step if trainer is not None else 0
     held = snapshots.steps()
     emit("peer_lost", rank=world.rank, step=step, snapshot_step=held[-1] if held else None,
