@@ -107,7 +107,6 @@ class HeteroApp(App):
         self.log_streams: dict[int, LogStream] = {}
         self.log_states: dict[int, str] = {}
         self.log_restarts: dict[int, int] = {}  # rank -> its container's restart count, when seen to restart
-        self._stream_before: dict[int, str] = {}  # rank -> the state its stream reported last
         self.metrics = ClusterMetrics()
         self._pending: list = []
         self._pending_lock = threading.Lock()
@@ -322,10 +321,8 @@ class HeteroApp(App):
         """On a stream's thread: tell the UI, and when a stream ends or comes back, say so in the log itself.
         The marker goes through the same queue as the lines, so it lands between the old and the new ones."""
         stream = self.log_streams[rank]
-        before = self._stream_before.get(rank)
-        self._stream_before[rank] = state
         note = None
-        if state == "waiting" and before == "streaming":
+        if state == "waiting" and stream.previous_state == "streaming":
             reason = "" if why in ("", "stream ended") else f" ({why})"
             note = f"── log stream ended{reason}: the container stopped or restarted; reconnecting ──"
         elif state == "streaming" and stream.streamed > 1:

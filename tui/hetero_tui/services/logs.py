@@ -113,11 +113,11 @@ class LogStream:
         self.tail = tail
         self.backoff = backoff
         self.state = "stopped"
+        self.previous_state = "stopped"  # the state before the newest one: tells "ended" from "never began"
         self.connects = 0  # how many times docker logs was started
         self.streamed = 0  # how many of those delivered lines (more than one: the stream came back)
-        self.restarts: int | None = (
-            None  # the container's restart count, read each time the stream comes back
-        )
+        # the container's restart count, read each time the stream comes back
+        self.restarts: int | None = None
         self.last_ts: str | None = None
         self._stop = threading.Event()
         self._proc: subprocess.Popen | None = None
@@ -138,7 +138,7 @@ class LogStream:
             self._thread.join(timeout)
 
     def _set_state(self, state: str, why: str = "") -> None:
-        self.state = state
+        self.previous_state, self.state = self.state, state
         if self.on_state:
             self.on_state(state, why)
 

@@ -24,9 +24,8 @@ from hetero_tui.services.logs import LogLine, compile_filter
 # One colour per rank, cycling; picked to stay readable on dark and light themes.
 RANK_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan", "orange3"]
 MATCH_STYLE = Style(bgcolor="yellow", color="black", bold=True)
-MARKER_STYLE = Style(
-    color="yellow", bold=True, italic=True
-)  # the TUI's own notes (a stream ended, came back)
+# The TUI's own notes in the log (a stream ended, came back).
+MARKER_STYLE = Style(color="yellow", bold=True, italic=True)
 
 
 def rank_colour(rank: int) -> str:
