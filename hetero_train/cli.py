@@ -11,10 +11,10 @@ import signal
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import distenv
+from .config import Config
 from .errors import BadInput, PeerLost, Terminated
 
 MODELS = ("simple_cnn", "resnet18", "resnet50")
@@ -24,39 +24,6 @@ BACKENDS = ("auto", "gloo", "nccl")
 # Long enough for a slow CPU rank's step (a resnet50 step on a laptop CPU takes tens of seconds), short
 # enough that the survivors of a vanished laptop stop within minutes rather than torch's 30.
 DEFAULT_COLLECTIVE_TIMEOUT = 600.0
-
-
-@dataclass(frozen=True)
-class Config:
-    model: str
-    dataset: str
-    data_dir: Path
-    dataset_size: int | None
-    batch_size: int | None
-    global_batch_size: int | None
-    epochs: int
-    max_steps: int | None
-    learning_rate: float
-    seed: int
-    enable_load_balancing: bool
-    load_balance_policy: str
-    rebalance_every: int
-    rank_shares: tuple[float, ...] | None
-    gpu_profiles: Path | None
-    backend: str
-    rendezvous_timeout: float
-    collective_timeout: float
-    output_dir: Path
-    experiment_name: str
-    save_every: int
-    keep_snapshots: int
-    log_every: int
-    enable_profiling: bool
-    dist: distenv.DistEnv
-
-    @property
-    def experiment_dir(self) -> Path:
-        return self.output_dir / self.experiment_name
 
 
 class _OneLineParser(argparse.ArgumentParser):

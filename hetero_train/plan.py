@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .balance import largest_remainder
-from .cli import Config
+from .config import Config
 from .errors import BadInput
 from .rendezvous import World
 

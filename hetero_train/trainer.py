@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from . import data, hardware, plan, rendezvous
 from .balance import Balancer, memory_cap
-from .cli import Config
+from .config import Config
 from .errors import BadInput, PeerLost
 from .fsutil import atomic_write, atomic_write_bytes
 from .metrics import MetricsFile, Progress, emit

@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parents[3]
 KNOWN_SOURCES = ("site.yml", "playbooks", "roles", "inventory")
 # The names a user is meant to set (a typo is matched against these only): the settings file, the example
 # inventories (their comments list the per-host knobs), role defaults and the trainer's flag mapping.
-SETTING_SOURCES = ("inventory", "roles/*/defaults/main.yml", "roles/trainer/vars/main.yml")
+SETTING_SOURCES = ("inventory", "roles/*/defaults/main.yml", "roles/rank_spec/vars/main.yml")
 NAME = re.compile(r"\bhetero_[a-z0-9_]+\b")
-# In roles/trainer/vars/main.yml: `  <flag>: "{{ ... hetero_<var> ...`: the variable behind each flag.
+# In roles/rank_spec/vars/main.yml: `  <flag>: "{{ ... hetero_<var> ...`: the variable behind each flag.
 FLAG_LINE = re.compile(r"^\s+([a-z][a-z-]*):\s*\"\{\{[^}]*?\b(hetero_[a-z0-9_]+)", re.MULTILINE)
 # Environment rank containers get -> the variable it comes from.
 ENV_FIELDS = {"MASTER_PORT": "hetero_master_port", "WORLD_SIZE": "hetero_world_size"}
@@ -62,7 +62,7 @@ def setting_names() -> tuple[str, ...]:
 @cache
 def flag_fields() -> dict[str, str]:
     """Trainer flag (without --) -> the variable that sets it, from the trainer role's own mapping."""
-    text = (REPO / "roles" / "trainer" / "vars" / "main.yml").read_text()
+    text = (REPO / "roles" / "rank_spec" / "vars" / "main.yml").read_text()
     return dict(FLAG_LINE.findall(text))
 
 

@@ -1,0 +1,41 @@
+"""The trainer's settings for one run, frozen once the command line has been checked (see settings.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import distenv
+
+
+@dataclass(frozen=True)
+class Config:
+    model: str
+    dataset: str
+    data_dir: Path
+    dataset_size: int | None
+    batch_size: int | None
+    global_batch_size: int | None
+    epochs: int
+    max_steps: int | None
+    learning_rate: float
+    seed: int
+    enable_load_balancing: bool
+    load_balance_policy: str
+    rebalance_every: int
+    rank_shares: tuple[float, ...] | None
+    gpu_profiles: Path | None
+    backend: str
+    rendezvous_timeout: float
+    collective_timeout: float
+    output_dir: Path
+    experiment_name: str
+    save_every: int
+    keep_snapshots: int
+    log_every: int
+    enable_profiling: bool
+    dist: distenv.DistEnv
+
+    @property
+    def experiment_dir(self) -> Path:
+        return self.output_dir / self.experiment_name
