@@ -13,17 +13,19 @@ import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import distenv
+from . import distenv, settings
 from .config import Config
 from .errors import BadInput, PeerLost, Terminated
 
-MODELS = ("simple_cnn", "resnet18", "resnet50")
-DATASETS = ("synthetic_image", "cifar10", "imagenet")
-POLICIES = ("static", "dynamic", "adaptive")
-BACKENDS = ("auto", "gloo", "nccl")
-# Long enough for a slow CPU rank's step (a resnet50 step on a laptop CPU takes tens of seconds), short
-# enough that the survivors of a vanished laptop stop within minutes rather than torch's 30.
-DEFAULT_COLLECTIVE_TIMEOUT = 600.0
+# The rank's place in the world comes from the environment (RANK, WORLD_SIZE, ...) as torchrun sets it; these
+# flags override it. Not settings: the inventory derives them (see distenv.py).
+DIST_FLAGS = (
+    ("--master-addr", str, "default: $MASTER_ADDR or 127.0.0.1"),
+    ("--rank", int, "default: $RANK or 0"),
+    ("--world-size", int, "default: $WORLD_SIZE or 1"),
+    ("--local-rank", int, "default: $LOCAL_RANK or 0 (picks the GPU)"),
+)
+DEFAULT_COLLECTIVE_TIMEOUT = settings.BY_FLAG["--collective-timeout"].default
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -34,60 +36,42 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every setting's flag from the schema (settings.py), taken as text: parse_config checks each value
+    with the schema's own rule, so the trainer, preflight and the TUI refuse the same values alike."""
     p = _OneLineParser(
         prog="hetero-train",
         description="Exact, load-balanced data-parallel training across GPU and CPU machines.",
     )
-    g = p.add_argument_group("model and data")
-    g.add_argument("--model", choices=MODELS, default="simple_cnn")
-    g.add_argument("--dataset", choices=DATASETS, default="synthetic_image")
-    g.add_argument("--data-dir", type=Path, default=Path("./data"), help="where cifar10/imagenet live")
-    g.add_argument("--dataset-size", type=int, help="use only the first N samples (synthetic: N samples)")
-    g = p.add_argument_group("training")
-    g.add_argument("--batch-size", type=int, help="per-rank batch (default: 64 on a GPU, 32 on a CPU)")
-    g.add_argument("--global-batch-size", type=int, help="samples per step over all ranks (default: sum)")
-    g.add_argument("--epochs", type=int, default=1)
-    g.add_argument("--max-steps", type=int, help="stop after this many steps (the schedule follows --epochs)")
-    g.add_argument("--learning-rate", type=float, default=0.01)
-    g.add_argument("--seed", type=int, default=0)
-    g = p.add_argument_group("load balancing")
-    g.add_argument("--enable-load-balancing", action="store_true")
-    g.add_argument("--load-balance-policy", choices=POLICIES, default="dynamic")
-    g.add_argument("--rebalance-every", type=int, default=10, help="steps between share re-plans")
-    g.add_argument("--rank-shares", help="fixed relative per-rank shares, e.g. 3,1")
-    g.add_argument("--gpu-profiles", type=Path, metavar="FILE", help="measured speeds (a gpu_profiles.json)")
-    g = p.add_argument_group("cluster")
-    g.add_argument("--backend", choices=BACKENDS, default="auto")
-    g.add_argument("--master-addr", help="default: $MASTER_ADDR or 127.0.0.1")
-    g.add_argument("--master-port", type=int, help="default: $MASTER_PORT or 29500")
-    g.add_argument("--rank", type=int, help="default: $RANK or 0")
-    g.add_argument("--world-size", type=int, help="default: $WORLD_SIZE or 1")
-    g.add_argument("--local-rank", type=int, help="default: $LOCAL_RANK or 0 (picks the GPU)")
-    g.add_argument("--rendezvous-timeout", type=float, default=120.0, help="seconds to wait for all ranks")
-    g.add_argument(
-        "--collective-timeout",
-        type=float,
-        default=DEFAULT_COLLECTIVE_TIMEOUT,
-        metavar="SECONDS",
-        help="how long a collective waits for a silent peer before this rank stops (exit 3) to resume"
-        " later; a slow rank's step must fit in it (default 600)",
+    for setting in settings.SETTINGS:
+        if setting.flag is None:
+            continue
+        default = "" if setting.default is None else f" (default {setting.default})"
+        metavar = "{" + ",".join(setting.choices) + "}" if setting.choices else setting.kind.__name__.upper()
+        p.add_argument(setting.flag, metavar=metavar, help=setting.help + default)
+    p.add_argument(
+        settings.BALANCING_SWITCH,
+        action="store_true",
+        help="re-plan the split by measured speed (the policy: --load-balance-policy)",
     )
-    g = p.add_argument_group("outputs")
-    g.add_argument("--output-dir", type=Path, default=Path("./experiments"))
-    g.add_argument("--experiment-name", help="default: <model>_<dataset>; a rerun resumes it")
-    g.add_argument("--save-every", type=int, default=100, help="snapshot every N steps (0: only at the end)")
-    g.add_argument("--keep-snapshots", type=int, default=3)
-    g.add_argument("--log-every", type=int, default=10, help="log a step record every N steps")
-    g.add_argument("--enable-profiling", action="store_true", help="write a torch.profiler trace per rank")
+    p.add_argument("--enable-profiling", action="store_true", help="write a torch.profiler trace per rank")
+    for flag, kind, help_text in DIST_FLAGS:
+        p.add_argument(flag, type=kind, help=help_text)
     return p
 
 
-def _positive(name: str, value, allow_zero: bool = False) -> None:
-    if value is None:
-        return
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise BadInput(f"{name} {value} must be {bound}")
+def _values(args: argparse.Namespace) -> dict[str, object]:
+    """Each setting's typed value (its default when not given); one line and BadInput on a bad one."""
+    values = {}
+    for setting in settings.SETTINGS:
+        if setting.flag is None:
+            continue
+        given = getattr(args, setting.flag[2:].replace("-", "_"))
+        problem = setting.problem(given)
+        if problem:
+            raise BadInput(f"{setting.flag}: {problem}")
+        parsed = setting.parse(given)
+        values[setting.flag] = setting.default if parsed is None else parsed
+    return values
 
 
 def _parse_shares(text: str | None, world_size: int) -> tuple[float, ...] | None:
@@ -107,62 +91,50 @@ def _parse_shares(text: str | None, world_size: int) -> tuple[float, ...] | None
     return shares
 
 
+def _optional_path(value: object) -> Path | None:
+    return None if value is None else Path(str(value))
+
+
 def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
     a = build_parser().parse_args(argv)
-    dist = distenv.resolve(a.rank, a.world_size, a.local_rank, a.master_addr, a.master_port, env)
-    for name, value in [
-        ("--batch-size", a.batch_size),
-        ("--global-batch-size", a.global_batch_size),
-        ("--epochs", a.epochs),
-        ("--max-steps", a.max_steps),
-        ("--learning-rate", a.learning_rate),
-        ("--rebalance-every", a.rebalance_every),
-        ("--dataset-size", a.dataset_size),
-        ("--rendezvous-timeout", a.rendezvous_timeout),
-        ("--keep-snapshots", a.keep_snapshots),
-        ("--log-every", a.log_every),
-    ]:
-        _positive(name, value)
-    _positive("--save-every", a.save_every, allow_zero=True)
-    if not a.collective_timeout > 0:  # also refuses nan
+    v = _values(a)
+    # An unset --master-port leaves MASTER_PORT (or its default) to distenv, checked by the same rule.
+    port = settings.BY_FLAG["--master-port"].parse(a.master_port)
+    dist = distenv.resolve(a.rank, a.world_size, a.local_rank, a.master_addr, port, env)
+    global_batch = v["--global-batch-size"]
+    if global_batch is not None and global_batch < dist.world_size:
         raise BadInput(
-            f"--collective-timeout {a.collective_timeout:g} must be > 0 seconds; give how long ranks wait for"
-            f" a silent peer, longer than the slowest rank's step (default {DEFAULT_COLLECTIVE_TIMEOUT:g})"
-        )
-    if a.global_batch_size is not None and a.global_batch_size < dist.world_size:
-        raise BadInput(
-            f"--global-batch-size {a.global_batch_size} is smaller than the world size {dist.world_size};"
+            f"--global-batch-size {global_batch} is smaller than the world size {dist.world_size};"
             " every rank needs at least one sample per step"
         )
-    if a.gpu_profiles is not None and not a.gpu_profiles.is_file():
-        raise BadInput(f"--gpu-profiles {a.gpu_profiles}: no such file; pass a gpu_profiles.json")
-    name = a.experiment_name or f"{a.model}_{a.dataset}"
-    if not name or "/" in name or name in (".", ".."):
-        raise BadInput(f"--experiment-name {name!r} must be a plain directory name")
+    gpu_profiles = _optional_path(v["--gpu-profiles"])
+    if gpu_profiles is not None and not gpu_profiles.is_file():
+        raise BadInput(f"--gpu-profiles {gpu_profiles}: no such file; pass a gpu_profiles.json")
+    policy = v["--load-balance-policy"]
     return Config(
-        model=a.model,
-        dataset=a.dataset,
-        data_dir=a.data_dir,
-        dataset_size=a.dataset_size,
-        batch_size=a.batch_size,
-        global_batch_size=a.global_batch_size,
-        epochs=a.epochs,
-        max_steps=a.max_steps,
-        learning_rate=a.learning_rate,
-        seed=a.seed,
-        enable_load_balancing=a.enable_load_balancing,
-        load_balance_policy=a.load_balance_policy,
-        rebalance_every=a.rebalance_every,
-        rank_shares=_parse_shares(a.rank_shares, dist.world_size),
-        gpu_profiles=a.gpu_profiles,
-        backend=a.backend,
-        rendezvous_timeout=a.rendezvous_timeout,
-        collective_timeout=a.collective_timeout,
-        output_dir=a.output_dir,
-        experiment_name=name,
-        save_every=a.save_every,
-        keep_snapshots=a.keep_snapshots,
-        log_every=a.log_every,
+        model=v["--model"],
+        dataset=v["--dataset"],
+        data_dir=Path(v["--data-dir"]),
+        dataset_size=v["--dataset-size"],
+        batch_size=v["--batch-size"],
+        global_batch_size=global_batch,
+        epochs=v["--epochs"],
+        max_steps=v["--max-steps"] or None,  # 0: no limit, the full epochs
+        learning_rate=v["--learning-rate"],
+        seed=v["--seed"],
+        enable_load_balancing=a.enable_load_balancing and policy != "none",
+        load_balance_policy=policy,
+        rebalance_every=v["--rebalance-every"],
+        rank_shares=_parse_shares(v["--rank-shares"], dist.world_size),
+        gpu_profiles=gpu_profiles,
+        backend=v["--backend"],
+        rendezvous_timeout=v["--rendezvous-timeout"],
+        collective_timeout=v["--collective-timeout"],
+        output_dir=Path(v["--output-dir"]),
+        experiment_name=v["--experiment-name"] or f"{v['--model']}_{v['--dataset']}",
+        save_every=v["--save-every"],
+        keep_snapshots=v["--keep-snapshots"],
+        log_every=v["--log-every"],
         enable_profiling=a.enable_profiling,
         dist=dist,
     )

@@ -12,11 +12,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import slurm
+from . import settings, slurm
 from .errors import BadInput
 
 DEFAULT_MASTER_ADDR = "127.0.0.1"
-DEFAULT_MASTER_PORT = 29500
+DEFAULT_MASTER_PORT = settings.BY_FLAG["--master-port"].default
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,18 @@ def resolve(
     # Without LOCAL_RANK (a plain container), the rank is alone on its host: local rank 0.
     local = _int_from("LOCAL_RANK", local_rank, env, 0, "--local-rank")
     addr = master_addr or env.get("MASTER_ADDR") or DEFAULT_MASTER_ADDR
-    port = _int_from("MASTER_PORT", master_port, env, DEFAULT_MASTER_PORT, "--master-port")
+    # The port is a setting: its text is checked by the schema's rule (settings.py), as preflight checks it.
+    port_text = master_port if master_port is not None else env.get("MASTER_PORT") or DEFAULT_MASTER_PORT
+    port_problem = settings.BY_FLAG["--master-port"].problem(port_text)
+    if port_problem:
+        raise BadInput(f"MASTER_PORT: {port_problem}; fix MASTER_PORT or --master-port")
+    port = int(port_text)
     if world < 1:
         raise BadInput(f"world size {world} must be at least 1; set WORLD_SIZE or --world-size")
     if not 0 <= r < world:
         raise BadInput(f"rank {r} is outside 0..{world - 1} (world size {world}); fix RANK or --rank")
     if local < 0:
         raise BadInput(f"local rank {local} must be >= 0; fix LOCAL_RANK or --local-rank")
-    if not 1 <= port <= 65535:
-        raise BadInput(f"master port {port} is not a TCP port (1-65535); fix MASTER_PORT or --master-port")
     return DistEnv(
         rank=r,
         world_size=world,

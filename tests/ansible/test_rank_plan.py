@@ -1,4 +1,4 @@
-"""The rank plan (roles/hardware/filter_plugins/rank_plan.py), tested as plain Python: no Ansible run."""
+"""The rank plan (hetero_train/rank_plan.py, through its Ansible filter), tested as plain Python: no Ansible run."""
 
 from __future__ import annotations
 

@@ -179,17 +179,18 @@ def test_a_valid_new_host_has_no_errors(inv_dir):
     [
         ("hetero_model", "resnet999", "simple_cnn, resnet18, resnet50"),
         ("hetero_dataset", "mnist", "synthetic_image"),
-        ("hetero_balance_policy", "magic", "static, dynamic, adaptive"),
+        ("hetero_balance_policy", "magic", "none, static, dynamic, adaptive"),
         ("hetero_backend", "mpi", "auto, gloo, nccl"),
-        ("hetero_master_port", "0", ">= 1"),
-        ("hetero_master_port", "65536", "1-65535"),
-        ("hetero_epochs", "", "required"),
+        ("hetero_master_port", "0", "1024-65535"),
+        ("hetero_master_port", "80", "uid 1000"),
+        ("hetero_master_port", "65536", "1024-65535"),
+        ("hetero_epochs", "0", ">= 1"),
         ("hetero_global_batch_size", "-3", ">= 1"),
         ("hetero_batch_size", "1.5", "whole number"),
         ("hetero_data_dir", "data", "absolute path"),
         ("hetero_experiment_name", "a/b", "no '/'"),
-        ("hetero_collective_timeout", "0", ">= 1"),
-        ("hetero_rendezvous_timeout", "soon", "whole number"),
+        ("hetero_collective_timeout", "0", "> 0"),
+        ("hetero_rendezvous_timeout", "soon", "must be a number"),
     ],
 )
 def test_settings_validation_names_the_field(field, value, words):
@@ -198,8 +199,9 @@ def test_settings_validation_names_the_field(field, value, words):
     assert errors[field].startswith(f"{field}: ") and words in errors[field]
 
 
-def test_nullable_settings_accept_blank():
-    assert validate_settings({"hetero_max_steps": "", "hetero_batch_size": "", "hetero_seed": "0"}) == {}
+def test_blank_settings_mean_the_trainers_default():
+    blank = {"hetero_max_steps": "", "hetero_batch_size": "", "hetero_epochs": "", "hetero_seed": "0"}
+    assert validate_settings(blank) == {}
 
 
 def test_rank_plan_comes_from_the_project_rule_and_uses_gpu_facts(inv_dir):

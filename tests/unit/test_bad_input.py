@@ -25,7 +25,7 @@ def workdir(tmp_path, monkeypatch):
 CASES = [
     (["--model", "vgg16"], {}, "--model"),
     (["--dataset", "mnist"], {}, "--dataset"),
-    (["--batch-size", "0"], {}, "--batch-size 0 must be > 0"),
+    (["--batch-size", "0"], {}, "--batch-size: must be a whole number >= 1 (got 0)"),
     (["--learning-rate", "-1"], {}, "--learning-rate"),
     (["--epochs", "two"], {}, "--epochs"),
     (["--rank-shares", "3,1"], {"WORLD_SIZE": "3", "RANK": "0"}, "world size is 3"),
@@ -33,16 +33,18 @@ CASES = [
     (["--rank-shares", "3,0"], {"WORLD_SIZE": "2"}, "must be > 0"),
     ([], {"WORLD_SIZE": "2", "RANK": "2"}, "rank 2 is outside 0..1"),
     ([], {"MASTER_PORT": "http"}, "MASTER_PORT"),
-    (["--master-port", "70000"], {}, "not a TCP port"),
+    (["--master-port", "70000"], {}, "--master-port: must be a whole number in 1024-65535"),
+    ([], {"MASTER_PORT": "80"}, "MASTER_PORT: must be a whole number in 1024-65535, since rank 0 runs as uid"),
     (["--global-batch-size", "100", "--dataset-size", "50"], {}, "larger than the dataset (50 samples)"),
     (["--global-batch-size", "1"], {"WORLD_SIZE": "2"}, "smaller than the world size"),
     (["--gpu-profiles", "nowhere.json"], {}, "--gpu-profiles nowhere.json: no such file"),
     (["--backend", "nccl"], {}, "--backend nccl needs a GPU on every rank"),
     (["--experiment-name", "a/b"], {}, "--experiment-name"),
-    (["--collective-timeout", "0"], {}, "--collective-timeout 0 must be > 0 seconds"),
-    (["--collective-timeout", "-30"], {}, "--collective-timeout -30 must be > 0 seconds"),
-    (["--collective-timeout", "nan"], {}, "--collective-timeout nan must be > 0 seconds"),
-    (["--collective-timeout", "ten"], {}, "argument --collective-timeout: invalid float value: 'ten'"),
+    (["--collective-timeout", "0"], {}, "--collective-timeout: must be a number > 0 (got 0)"),
+    (["--collective-timeout", "-30"], {}, "--collective-timeout: must be a number > 0 (got -30)"),
+    (["--collective-timeout", "nan"], {}, "--collective-timeout: must be a number > 0 (got 'nan')"),
+    (["--collective-timeout", "ten"], {}, "--collective-timeout: must be a number > 0 (got 'ten')"),
+    (["--load-balance-policy", "fastest"], {}, "--load-balance-policy: choose one of none, static, dynamic"),
 ]
 
 

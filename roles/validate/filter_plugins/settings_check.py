@@ -1,9 +1,13 @@
 """Preflight's checks of the user's settings, run on the controller before any host is changed.
 
 One source of truth per rule:
-- the trainer's flags are checked by the trainer's own parser (`hetero_train.cli.parse_config`), fed the exact
-  command line the rank containers will get (`hetero_trainer_command`) and the environment rank 0 will get;
-  its one-line message is re-worded to name the inventory/group_vars variable behind the flag;
+- each setting's own rule (type, choices, range) is hetero_train/settings.py's, the same the trainer's parser
+  and the TUI's form use, with the same words;
+- the rules between settings (a global batch smaller than the world) are the trainer's own parser's
+  (`hetero_train.cli.parse_config`), fed the exact command line the rank containers will get
+  (`hetero_trainer_command`) and the environment rank 0 will get;
+- the rules that need the hosts' facts (NCCL needs a GPU on every rank; resnet and cifar10/imagenet need
+  torchvision in the image) are the trainer's too, asked with what roles/hardware found;
 - which variables exist is read from the project's own playbooks, roles and inventories, so a name that
   appears nowhere but looks like one that does is a typo ("did you mean hetero_epochs?").
 
@@ -23,16 +27,20 @@ REPO = Path(__file__).resolve().parents[3]
 KNOWN_SOURCES = ("site.yml", "playbooks", "roles", "inventory")
 # The names a user is meant to set (a typo is matched against these only): the settings file, the example
 # inventories (their comments list the per-host knobs), role defaults and the trainer's flag mapping.
-SETTING_SOURCES = ("inventory", "roles/*/defaults/main.yml", "roles/rank_spec/vars/main.yml")
+# (and the settings schema's names, see setting_names)
+SETTING_SOURCES = ("inventory", "roles/*/defaults/main.yml")
 NAME = re.compile(r"\bhetero_[a-z0-9_]+\b")
-# In roles/rank_spec/vars/main.yml: `  <flag>: "{{ ... hetero_<var> ...`: the variable behind each flag.
-FLAG_LINE = re.compile(r"^\s+([a-z][a-z-]*):\s*\"\{\{[^}]*?\b(hetero_[a-z0-9_]+)", re.MULTILINE)
-# Environment rank containers get -> the variable it comes from.
-ENV_FIELDS = {"MASTER_PORT": "hetero_master_port", "WORLD_SIZE": "hetero_world_size"}
 WHERE = "inventory/group_vars/all.yml (or the -e you passed)"
-# Ports below 1024 need root to listen on, and rank 0's container runs as uid 1000.
-LOWEST_PORT = 1024
 MAX_TYPO_EDITS = 2
+
+
+def _settings():
+    """hetero_train.settings, also on a controller whose Python lacks the installed package."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from hetero_train import settings
+
+    return settings
 
 
 def _names_in(sources) -> set[str]:
@@ -56,14 +64,14 @@ def known_names() -> frozenset[str]:
 
 @cache
 def setting_names() -> tuple[str, ...]:
-    return tuple(sorted(_names_in(SETTING_SOURCES)))
+    return tuple(sorted(_names_in(SETTING_SOURCES) | set(_settings().BY_NAME)))
 
 
-@cache
-def flag_fields() -> dict[str, str]:
-    """Trainer flag (without --) -> the variable that sets it, from the trainer role's own mapping."""
-    text = (REPO / "roles" / "rank_spec" / "vars" / "main.yml").read_text()
-    return dict(FLAG_LINE.findall(text))
+def _field_for_env(name: str) -> str | None:
+    """The inventory variable behind an environment variable the rank containers get."""
+    if name == "WORLD_SIZE":
+        return "hetero_world_size"
+    return next((s.name for s in _settings().SETTINGS if s.env == name), None)
 
 
 def _edits(a: str, b: str) -> int:
@@ -96,15 +104,39 @@ def typo_error(hostvars, hosts) -> str:
 
 def _field_for(message: str, extra_args: list[str]) -> str:
     """The variable behind the flag (or environment variable) a trainer message names."""
-    for env_name, field in ENV_FIELDS.items():
-        if env_name in message:
-            return field
-    for flag in re.findall(r"--([a-z][a-z-]*)", message):
-        if "--" + flag in extra_args:
+    for env_name in re.findall(r"\b[A-Z][A-Z_]+\b", message):
+        if _field_for_env(env_name):
+            return _field_for_env(env_name)
+    for flag in re.findall(r"--[a-z][a-z-]*", message):
+        if flag in extra_args:
             return "hetero_trainer_extra_args"
-        if flag in flag_fields():
-            return flag_fields()[flag]
+        setting = _settings().BY_FLAG.get(flag)
+        if setting is not None and setting.name:
+            return setting.name
     return "hetero_trainer_extra_args"
+
+
+def _as_field_message(message: str, extra_args: list[str]) -> str:
+    """A trainer message re-worded to name the variable to fix. `--flag: problem` (a setting's own rule)
+    becomes `variable: problem`, the words the TUI's form uses."""
+    field = _field_for(message, extra_args)
+    flag, _, problem = message.partition(": ")
+    setting = _settings().BY_FLAG.get(flag)
+    if setting is not None and setting.name == field:
+        message = problem
+    return f"{field}: {message}; fix {field} in {WHERE}"
+
+
+def settings_error(hostvars, hosts) -> str:
+    """The first inventory setting, on any host, that breaks its own rule (type, choices, range)."""
+    settings = _settings()
+    for host in hosts:
+        for name in settings.BY_NAME:
+            if name in hostvars[host]:
+                problem = settings.inventory_problem(name, hostvars[host][name])
+                if problem:
+                    return f"{problem}; fix {name} in {WHERE}"
+    return ""
 
 
 def trainer_flag_error(
@@ -115,17 +147,10 @@ def trainer_flag_error(
     world_size None: the first pass, before any host is contacted (the world size needs the hosts' GPU
     counts); it runs with a world of one and leaves the world-size rules to the second pass."""
     argv = [str(a) for a in argv]
-    try:
-        port = int(str(master_port))
-    except ValueError:
-        port = None
-    if port is None or not LOWEST_PORT <= port <= 65535:
-        return (
-            f"hetero_master_port {master_port!r} is not a usable port: rank 0 runs as uid 1000 and "
-            f"listens on it, so use {LOWEST_PORT}-65535 (default 29500); fix it in {WHERE}"
-        )
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))  # a controller whose Python lacks the installed package
+    port_problem = _settings().inventory_problem("hetero_master_port", master_port)
+    if port_problem:
+        return f"{port_problem}; fix hetero_master_port in {WHERE}"
+    _settings()  # puts the repository on sys.path where the package is not installed
     from hetero_train.cli import parse_config
     from hetero_train.errors import BadInput
 
@@ -134,16 +159,55 @@ def trainer_flag_error(
         "LOCAL_RANK": "0",
         "WORLD_SIZE": str(world_size or 1),
         "MASTER_ADDR": str(master_addr),
-        "MASTER_PORT": str(port),
+        "MASTER_PORT": str(master_port),
     }
     try:
         parse_config(argv, env=env)
     except BadInput as e:
         if world_size is None and "world size" in str(e):
             return ""  # judged in the second pass, with the real world size
-        field = _field_for(str(e), [str(a) for a in extra_args])
-        return f"{field}: {e}; fix {field} in {WHERE}"
+        return _as_field_message(str(e), [str(a) for a in extra_args])
     return ""
+
+
+def _rank_gpus(hostvars, hosts) -> list[bool]:
+    """Whether each rank has a GPU, in rank order, from roles/hardware's rank plan facts."""
+    ranks = [r for host in hosts for r in hostvars[host].get("hetero_host_ranks") or []]
+    return [r.get("gpu") is not None for r in sorted(ranks, key=lambda r: int(r["rank"]))]
+
+
+def facts_error(backend, model, dataset, hostvars, hosts) -> str:
+    """What the trainer would refuse at start that the hosts' facts already show: NCCL with a CPU rank, and a
+    model or data set that needs torchvision on a host whose image lacks it."""
+    _settings()
+    from hetero_train.backend import choose_backend
+    from hetero_train.errors import BadInput
+
+    records = [{"has_gpu": gpu} for gpu in _rank_gpus(hostvars, hosts)]
+    try:
+        choose_backend(str(backend), records)
+    except BadInput as e:
+        return _as_field_message(str(e), [])
+    needs = _settings().needs_torchvision(str(model), str(dataset))
+    if needs:
+        for host in hosts:
+            if not _image_has_torchvision(hostvars[host]):
+                field = "hetero_model" if needs == "model" else "hetero_dataset"
+                return (
+                    f"{field}: {model if needs == 'model' else dataset} needs torchvision, which the "
+                    f"{hostvars[host].get('hetero_image_variant', 'cpu')} image of host {host} lacks; add "
+                    f"torchvision to hetero_image_extra_requirements (roles/image), or use hetero_model "
+                    f"simple_cnn with hetero_dataset synthetic_image"
+                )
+    return ""
+
+
+def _image_has_torchvision(host_vars) -> bool:
+    # The GPU variant starts from an image with torchvision; the CPU variant has only what roles/image adds.
+    if host_vars.get("hetero_image_variant") == "gpu":
+        return True
+    extra = host_vars.get("hetero_image_extra_requirements") or []
+    return any(re.match(r"torchvision\b", str(r)) for r in extra)
 
 
 def world_size_error(given, planned: int, master: str) -> str:
@@ -163,5 +227,7 @@ class FilterModule:
         return {
             "hetero_typo_error": typo_error,
             "hetero_trainer_flag_error": trainer_flag_error,
+            "hetero_settings_error": settings_error,
+            "hetero_facts_error": facts_error,
             "hetero_world_size_error": world_size_error,
         }

@@ -2,82 +2,46 @@
 
 The inventory file holds the hosts (all.children.cluster.hosts, see inventory/hosts.yml); the training
 settings live in group_vars/all.yml beside it. Both are read and written with ruamel.yaml's round-trip
-mode, so the user's comments, key order and quoting survive an edit.
-Nothing is written while anything fails validation.
-
-Form fields are plain strings as typed ("" means unset); validation returns {field: one-line message naming
-the field and the fix}, empty when all is well.
+mode, so the user's comments, key order and quoting survive an edit (yaml_comments.py).
+Nothing is written while anything fails validation: a host's fields are checked by host_form.py, the
+settings by settings_form.py (the one settings schema), the cluster by hetero_train/rank_plan.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import ipaddress
-import os
-import re
-import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.error import CommentMark
-from ruamel.yaml.tokens import CommentToken
 
-from hetero_train.cli import BACKENDS, DATASETS, MODELS, POLICIES
+from hetero_train import rank_plan
+from hetero_train.fsutil import atomic_replace_text
+from hetero_train.settings import as_text
 
 from . import REPO_ROOT
+from .host_form import (
+    HOST_FIELDS,
+    INVENTORY_NAME,
+    host_value,
+    int_or_none,
+    user_problem,
+    valid_address,
+    whole_number_problem,
+)
+from .settings_form import SETTINGS_FIELDS, setting_value, validate_settings
+from .yaml_comments import add_blank_line_after, put_tail, spaced, take_tail
 
-HOST_FIELDS = ("name", "ansible_host", "ansible_user", "ansible_port", "hetero_ranks", "hetero_rank")
-SETTINGS_FIELDS = (
-    "hetero_model",
-    "hetero_dataset",
-    "hetero_data_dir",
-    "hetero_epochs",
-    "hetero_max_steps",
-    "hetero_global_batch_size",
-    "hetero_batch_size",
-    "hetero_balance_policy",
-    "hetero_backend",
-    "hetero_experiment_name",
-    "hetero_master_port",
-    "hetero_save_every",
-    "hetero_seed",
-    "hetero_collective_timeout",
-    "hetero_rendezvous_timeout",
-)
-CHOICES = {
-    "hetero_model": MODELS,
-    "hetero_dataset": DATASETS,
-    "hetero_balance_policy": POLICIES,
-    "hetero_backend": BACKENDS,
-}
-# (minimum, nullable) of every whole-number field
-NUMBERS = {
-    "ansible_port": (1, True),
-    "hetero_ranks": (1, True),
-    "hetero_rank": (0, True),
-    "hetero_epochs": (1, False),
-    "hetero_max_steps": (0, True),
-    "hetero_global_batch_size": (1, False),
-    "hetero_batch_size": (1, True),
-    "hetero_master_port": (1, False),
-    "hetero_save_every": (0, False),
-    "hetero_seed": (0, False),
-    # seconds; 0 would mean "give up at once" to torch, never what a user wants
-    "hetero_collective_timeout": (1, False),
-    "hetero_rendezvous_timeout": (1, False),
-}
-PORT_FIELDS = ("ansible_port", "hetero_master_port")
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
-_INVENTORY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_EXPERIMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_USER = re.compile(r"^[a-z_][a-z0-9_.-]*\$?$", re.IGNORECASE)
+__all__ = [
+    "HOST_FIELDS",
+    "SETTINGS_FIELDS",
+    "HostEntry",
+    "Inventory",
+    "InventoryInvalid",
+    "validate_settings",
+]
 
 
 class InventoryInvalid(ValueError):
@@ -119,83 +83,6 @@ def default_inventory_path(repo_root: Path = REPO_ROOT) -> Path:
     """inventory/hosts.yml, or inventory/local.yml (this machine alone) when hosts.yml is absent."""
     hosts = Path(repo_root) / "inventory" / "hosts.yml"
     return hosts if hosts.exists() else Path(repo_root) / "inventory" / "local.yml"
-
-
-def _load_rank_plan_module():
-    """roles/hardware/filter_plugins/rank_plan.py: the one rank-plan implementation, shared with Ansible."""
-    name = "hetero_rank_plan_filter"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, REPO_ROOT / "roles" / "hardware" / "filter_plugins" / "rank_plan.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-# --- single-field checks ---------------------------------------------------------------------------------
-
-
-def _text(value: object) -> str:
-    return "" if value is None else str(value).strip()
-
-
-def _whole(field_name: str, value: object) -> str | None:
-    """A message when `value` is not an acceptable whole number for `field_name`, else None."""
-    minimum, nullable = NUMBERS[field_name]
-    text = _text(value)
-    if text in ("", "null", "~"):
-        return None if nullable else f"{field_name}: required, a whole number >= {minimum}"
-    if isinstance(value, bool) or not text.lstrip("-").isdigit() or int(text) < minimum:
-        return f"{field_name}: must be a whole number >= {minimum} (got {text!r})"
-    if field_name in PORT_FIELDS and int(text) > 65535:
-        return f"{field_name}: a port is 1-65535 (got {text})"
-    return None
-
-
-def _coerce(field_name: str, value: object) -> object:
-    """The YAML value for a typed field: ints for numbers, None for blanks."""
-    text = _text(value)
-    if text in ("", "null", "~"):
-        return None
-    if field_name in NUMBERS and text.lstrip("-").isdigit():
-        return int(text)
-    return text
-
-
-def valid_address(text: str) -> bool:
-    """An IPv4/IPv6 address or a DNS host name."""
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return bool(_HOSTNAME.match(text)) and not re.fullmatch(r"[0-9.]+", text)
-
-
-def validate_settings(fields: Mapping[str, object]) -> dict[str, str]:
-    """Check the training settings given (any subset of SETTINGS_FIELDS); {field: message}."""
-    errors: dict[str, str] = {}
-    for name, value in fields.items():
-        text = _text(value)
-        if name in CHOICES:
-            if text not in CHOICES[name]:
-                errors[name] = f"{name}: choose one of {', '.join(CHOICES[name])} (got {text!r})"
-        elif name in NUMBERS:
-            message = _whole(name, value)
-            if message:
-                errors[name] = message
-        elif name == "hetero_data_dir":
-            if not text.startswith("/"):
-                errors[name] = (
-                    f"hetero_data_dir: an absolute path on every host, e.g. /var/lib/hetero-cluster/data "
-                    f"(got {text!r})"
-                )
-        elif name == "hetero_experiment_name" and not _EXPERIMENT.match(text):
-            errors[name] = (
-                f"hetero_experiment_name: letters, digits, '.', '_' and '-' only, no '/' (got {text!r})"
-            )
-    return errors
 
 
 # --- the inventory --------------------------------------------------------------------------------------
@@ -269,7 +156,7 @@ class Inventory:
         written = []
         for path, text in self._changes():
             path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, text)
+            atomic_replace_text(path, text)
             if path == self.path:
                 self._text = text
             else:
@@ -307,8 +194,8 @@ class Inventory:
         return HostEntry(
             name=str(name),
             address=address,
-            ranks=_int_or_none(hv.pop("hetero_ranks", None)),
-            rank=_int_or_none(hv.pop("hetero_rank", None)),
+            ranks=int_or_none(hv.pop("hetero_ranks", None)),
+            rank=int_or_none(hv.pop("hetero_rank", None)),
             vars=hv,
         )
 
@@ -338,14 +225,14 @@ class Inventory:
         Keys of the result are HOST_FIELDS names."""
         errors: dict[str, str] = {}
         others = [h for h in self.hosts if h.name != original]
-        name = _text(fields.get("name", original or ""))
+        name = as_text(fields.get("name", original or ""))
         if not name:
             errors["name"] = "name: required, the host's inventory name (e.g. laptop)"
-        elif not _INVENTORY_NAME.match(name):
+        elif not INVENTORY_NAME.match(name):
             errors["name"] = f"name: letters, digits, '_', '.' and '-' only (got {name!r})"
         elif any(h.name == name for h in others):
             errors["name"] = f"name: another host is already called {name}; pick another name"
-        address = _text(fields.get("ansible_host", "")) or name
+        address = as_text(fields.get("ansible_host", "")) or name
         if "ansible_host" in fields or original is None:
             if not valid_address(address):
                 errors["ansible_host"] = f"ansible_host: {address!r} is not an IP address or host name"
@@ -356,15 +243,14 @@ class Inventory:
                         f"ansible_host: {clash} already has address {address}; list each machine once "
                         f"(give {clash} hetero_ranks: N to run several ranks there)"
                     )
-        user = _text(fields.get("ansible_user", ""))
-        if user and not _USER.match(user):
-            errors["ansible_user"] = f"ansible_user: {user!r} is not a user name"
+        if user_problem(as_text(fields.get("ansible_user", ""))):
+            errors["ansible_user"] = user_problem(as_text(fields.get("ansible_user", "")))
         for key in ("ansible_port", "hetero_ranks", "hetero_rank"):
             if key in fields:
-                message = _whole(key, fields[key])
+                message = whole_number_problem(key, fields[key])
                 if message:
                     errors[key] = message
-        rank = _coerce("hetero_rank", fields.get("hetero_rank"))
+        rank = host_value("hetero_rank", fields.get("hetero_rank"))
         if "hetero_rank" not in errors and rank is not None:
             clash = next((h.name for h in others if h.rank == rank), None)
             if clash:
@@ -388,13 +274,12 @@ class Inventory:
         return errors
 
     def rank_plan(self, gpu_counts: Mapping[str, int] | None = None) -> dict:
-        """The project's rank plan (roles/hardware/filter_plugins) for these hosts, or {"error": line}.
+        """The project's rank plan (hetero_train/rank_plan.py) for these hosts, or {"error": line}.
 
         GPU counts come from the last gathered facts; a host without facts counts as a CPU host."""
-        module = _load_rank_plan_module()
         counts = gpu_counts or {}
         specs = [
-            module.HostSpec(
+            rank_plan.HostSpec(
                 name=h.name,
                 address=h.address,
                 gpu_count=int(counts.get(h.name) or 0),
@@ -404,8 +289,8 @@ class Inventory:
             for h in self.hosts
         ]
         try:
-            return module.plan_ranks(specs)
-        except module.RankPlanError as err:
+            return rank_plan.plan_ranks(specs)
+        except rank_plan.RankPlanError as err:
             return {"error": str(err)}
 
     # editing ------------------------------------------------------------------------------------------
@@ -414,17 +299,13 @@ class Inventory:
         errors = self.validate_host(fields, original=None)
         if errors:
             return errors
-        name = _text(fields["name"])
+        name = as_text(fields["name"])
         cluster = self._cluster(create=True)
         names = list(cluster)
-        if names and _spaced(cluster, names[:-1]):
-            # the user separates hosts by a blank line: so does the new one
-            token = _take_tail(cluster, names[-1])
-            if token is None:
-                token = CommentToken("\n\n", CommentMark(0), None)
-            elif not token.value.endswith("\n\n"):
-                token.value += "\n"
-            _put_tail(cluster, names[-1], token)
+        if names and spaced(cluster, names[:-1]):
+            add_blank_line_after(
+                cluster, names[-1]
+            )  # the user separates hosts by a blank line: so does this one
         cluster[name] = None
         self._apply(name, fields)
         return {}
@@ -437,13 +318,13 @@ class Inventory:
         errors = self.validate_host(fields, original=name)
         if errors:
             return errors
-        new_name = _text(fields.get("name", name)) or name
+        new_name = as_text(fields.get("name", name)) or name
         if new_name != name:
             position = list(cluster).index(name)
-            tail = _take_tail(cluster, name)
+            tail = take_tail(cluster, name)
             value = cluster.pop(name)
             cluster.insert(position, new_name, value)
-            _put_tail(cluster, new_name, tail)
+            put_tail(cluster, new_name, tail)
         self._apply(new_name, fields)
         return {}
 
@@ -453,10 +334,10 @@ class Inventory:
             raise KeyError(name)
         names = list(cluster)
         position = names.index(name)
-        tail = _take_tail(cluster, name)  # the next host's header: it stays
+        tail = take_tail(cluster, name)  # the next host's header: it stays
         if position > 0:
-            _take_tail(cluster, names[position - 1])  # this host's header goes with it
-            _put_tail(cluster, names[position - 1], tail)
+            take_tail(cluster, names[position - 1])  # this host's header goes with it
+            put_tail(cluster, names[position - 1], tail)
         del cluster[name]
 
     def update_settings(self, fields: Mapping[str, object]) -> dict[str, str]:
@@ -467,7 +348,7 @@ class Inventory:
         if errors:
             return errors
         for key, value in fields.items():
-            coerced = _coerce(key, value)
+            coerced = setting_value(key, value)
             if self._settings_doc.get(key) != coerced or key not in self._settings_doc:
                 self._settings_doc[key] = coerced
         return {}
@@ -478,72 +359,15 @@ class Inventory:
             cluster[name] = CommentedMap()
         hv = cluster[name]
         # The comment after a host's last line (often the next host's header) stays after its last line.
-        tail = _take_tail(cluster, name)
+        tail = take_tail(cluster, name)
         for key in HOST_FIELDS[1:]:
             if key not in fields:
                 continue
-            value = _coerce(key, fields[key])
+            value = host_value(key, fields[key])
             if value is None:
                 hv.pop(key, None)
             elif hv.get(key) != value:
                 hv[key] = value
         if not hv:
             cluster[name] = None  # "name:" rather than "name: {}"
-        _put_tail(cluster, name, tail)
-
-
-def _tail_slot(parent: CommentedMap, key) -> tuple[CommentedMap, object]:
-    """Where ruamel keeps the comment that follows `parent[key]`'s last line: (map, key) of its deepest
-    last entry."""
-    value = parent[key]
-    while isinstance(value, CommentedMap) and len(value) > 0:
-        parent, key = value, list(value)[-1]
-        value = parent[key]
-    return parent, key
-
-
-def _spaced(cluster: CommentedMap, names: list) -> bool:
-    """Whether a blank line follows these hosts in the file."""
-    for name in names:
-        holder, last = _tail_slot(cluster, name)
-        slot = holder.ca.items.get(last)
-        if slot and len(slot) > 2 and slot[2] is not None and "\n\n" in slot[2].value:
-            return True
-    return False
-
-
-def _take_tail(parent: CommentedMap, key):
-    holder, last = _tail_slot(parent, key)
-    slot = holder.ca.items.get(last)
-    if not slot or len(slot) < 3:
-        return None
-    token, slot[2] = slot[2], None
-    return token
-
-
-def _put_tail(parent: CommentedMap, key, token) -> None:
-    if token is None:
-        return
-    holder, last = _tail_slot(parent, key)
-    slot = holder.ca.items.setdefault(last, [None, None, None, None])
-    slot[2] = token
-
-
-def _int_or_none(value: object) -> int | None:
-    text = _text(value)
-    return int(text) if text.lstrip("-").isdigit() else None
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Replace the file's content in one rename (a symlink's target is replaced, the link kept)."""
-    target = Path(os.path.realpath(path))
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        put_tail(cluster, name, tail)
