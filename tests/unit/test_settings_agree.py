@@ -113,3 +113,10 @@ def test_a_policy_other_than_none_turns_balancing_on():
     assert settings.BALANCING_SWITCH not in settings.trainer_argv({"hetero_balance_policy": "none"})
     config = parse_config([*settings.trainer_argv({"hetero_balance_policy": "none"})], env=ENV)
     assert not config.enable_load_balancing
+
+
+def test_every_setting_is_a_known_name_and_a_near_miss_is_a_typo():
+    for name in settings.BY_NAME:
+        assert settings_check.typo_error({"lap1": {name: 1}}, ["lap1"]) == ""
+    message = settings_check.typo_error({"lap1": {"hetero_learning_rat": 1}}, ["lap1"])
+    assert "did you mean hetero_learning_rate?" in message

@@ -59,7 +59,7 @@ def _names_in(sources) -> set[str]:
 
 @cache
 def known_names() -> frozenset[str]:
-    return frozenset(_names_in(KNOWN_SOURCES))
+    return frozenset(_names_in(KNOWN_SOURCES) | set(_settings().BY_NAME))
 
 
 @cache
