@@ -107,6 +107,13 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
             f"--global-batch-size {global_batch} is smaller than the world size {dist.world_size};"
             " every rank needs at least one sample per step"
         )
+    size = v["--dataset-size"]
+    if global_batch is not None and size is not None and global_batch > size:
+        # Also caught later against the real data set (plan.py); here preflight sees it before any host.
+        raise BadInput(
+            f"--global-batch-size {global_batch} is larger than the dataset ({size} samples);"
+            " lower --global-batch-size or raise --dataset-size"
+        )
     gpu_profiles = _optional_path(v["--gpu-profiles"])
     if gpu_profiles is not None and not gpu_profiles.is_file():
         raise BadInput(f"--gpu-profiles {gpu_profiles}: no such file; pass a gpu_profiles.json")
