@@ -102,7 +102,7 @@ async def measure(ranks: int, rate: int, seconds: float) -> dict:
     def timed_render_line(view, y):
         # Bench-only probe: note when the newest line the view holds is drawn.
         strip = original(view, y)
-        newest = view._lines[-1] if view._lines else None
+        newest = view.newest
         if newest is not None and view.last_drawn is newest and "emitted=" in newest.text:
             emitted = float(newest.text.split("emitted=", 1)[1].split(" ", 1)[0])
             lags.append(time.time() - emitted)
@@ -139,18 +139,18 @@ async def measure(ranks: int, rate: int, seconds: float) -> dict:
             if elapsed >= next_sample:
                 rss.append((round(elapsed, 1), round(rss_mb(), 1)))
                 print(
-                    f"[bench] {elapsed:5.1f} s  received {app.log_buffer.appended:>8}  "
+                    f"[bench] {elapsed:5.1f} s  received {app.logs.buffer.appended:>8}  "
                     f"rss {rss[-1][1]:.1f} MB  lag samples {len(lags)}",
                     file=sys.stderr,
                     flush=True,
                 )
                 next_sample += 5
             await pilot.pause(0.1)
-        received = app.log_buffer.appended
+        received = app.logs.buffer.appended
         for stream in streams:
             stream.stop(timeout=2)
         view = app.screen.query_one(LogView)
-        kept = (view.line_count, len(app.log_buffer))
+        kept = (view.line_count, len(app.logs.buffer))
     LogView.render_line = original
     at20 = next((mb for t, mb in rss if t >= 20), rss[0][1])
     return {

@@ -116,7 +116,7 @@ async def test_status_as_a_user_who_becomes_root_with_the_password_typed_into_th
             assert "becomes root with su" in text_of(pilot.app.screen.query_one(Label))
             await pilot.press(*PASSWORD, "enter")
             assert isinstance(pilot.app.screen, RunScreen)
-            run = pilot.app.current_run
+            run = pilot.app.runs.current
             await wait_for(pilot, lambda: run.grid.status != "running", 600, "Status to end")
             await pilot.pause(0.5)
             assert run.grid.status == "successful", run.grid.raw_output[-2000:]

@@ -13,7 +13,7 @@ from hetero_tui.screens.history import HistoryScreen
 from hetero_tui.screens.inventory import InventoryScreen
 from hetero_tui.screens.password import BecomePasswordScreen
 from hetero_tui.services.events import HostResult
-from hetero_tui.services.hoststate import TASK_CONTAINERS
+from hetero_tui.services.hoststate import STATUS_FACT
 from textual.widgets import Button, DataTable, Input, Static
 
 from tests.tui.app_helpers import REPO, copy_inventory, pilot_test, table_rows, text_of
@@ -176,17 +176,16 @@ async def test_an_inventory_that_becomes_root_asks_for_the_sudo_password_first(i
         assert isinstance(pilot.app.screen, BecomePasswordScreen)
         await pilot.press("escape")  # cancelled: no run starts
         assert isinstance(pilot.app.screen, InventoryScreen)
-        assert pilot.app.current_run is None and not (tmp_path / "artifacts").exists()
+        assert pilot.app.runs.current is None and not (tmp_path / "artifacts").exists()
 
 
 @pilot_test
 async def test_a_hosts_state_shows_how_often_docker_restarted_its_ranks(inventory, tmp_path):
     async with make_app(inventory, tmp_path).run_test(size=(80, 24)) as pilot:
-        # status.yml's container lines (name, state, exit code, restart count), as a Status run reports them
-        lines = ["/hetero-rank-1 running 0 2"]
-        result = HostResult(
-            "Status", "p1", TASK_CONTAINERS, "t1", "gpu-box", "ok", 0.1, {"rc": 0, "stdout_lines": lines}
-        )
+        # status.yml's hetero_status fact (its containers: name, state, exit code, restart count)
+        containers = [{"name": "hetero-rank-1", "state": "running", "exit_code": 0, "restarts": 2}]
+        facts = {"ansible_facts": {STATUS_FACT: {"containers": containers}}}
+        result = HostResult("Status", "p1", "Summarise this host", "t1", "gpu-box", "ok", 0.1, facts)
         pilot.app.states.apply(result)
         pilot.app.refresh_inventory()
         await pilot.pause()

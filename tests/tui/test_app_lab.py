@@ -47,7 +47,7 @@ def lab_app(lab, tmp_path, **kwargs) -> HeteroApp:
 
 
 async def finished(pilot, timeout: float = 600) -> None:
-    await wait_for(pilot, lambda: pilot.app.current_run.grid.status != "running", timeout, "the run to end")
+    await wait_for(pilot, lambda: pilot.app.runs.current.grid.status != "running", timeout, "the run to end")
     await pilot.pause(0.5)  # the grid redraws every 0.2 s
 
 
@@ -58,7 +58,7 @@ async def test_status_fills_the_grid_and_host_states_and_is_kept_for_later(lab, 
         await pilot.press("s")
         assert isinstance(pilot.app.screen, RunScreen)
         await finished(pilot)
-        run = pilot.app.current_run
+        run = pilot.app.runs.current
         assert run.grid.status == "successful"
         assert run.grid.hosts[:3] == LAPTOPS or sorted(run.grid.hosts) == LAPTOPS
         table = pilot.app.screen.query_one(RunGridTable)
@@ -102,7 +102,7 @@ async def test_preflight_from_the_palette_shows_an_unreachable_hosts_whole_resul
         await pilot.press("enter")
         assert isinstance(pilot.app.screen, RunScreen)
         await finished(pilot)
-        grid = pilot.app.current_run.grid
+        grid = pilot.app.runs.current.grid
         assert [(r.host, r.status) for r in grid.failed()][:1] == [("asleep", "unreachable")]
         await pilot.press("n", "enter")
         result = pilot.app.screen
@@ -120,7 +120,7 @@ async def test_cancelling_a_running_action_asks_first(lab, tmp_path):
     app = lab_app(lab, tmp_path, follow_containers=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("s")
-        run = pilot.app.current_run
+        run = pilot.app.runs.current
         await wait_for(pilot, lambda: run.grid.counts(), 300, "the first task result")
         await pilot.press("c")
         assert isinstance(pilot.app.screen, ConfirmScreen)
@@ -142,7 +142,7 @@ async def test_launch_shows_rank_logs_and_metrics_then_stop_and_collect(lab, dis
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("L")
             await finished(pilot)
-            grid = pilot.app.current_run.grid
+            grid = pilot.app.runs.current.grid
             assert grid.status == "successful", grid.raw_output[-2000:]
             await pilot.press("l")
             assert isinstance(pilot.app.screen, LogsScreen)
@@ -154,7 +154,7 @@ async def test_launch_shows_rank_logs_and_metrics_then_stop_and_collect(lab, dis
 
             await wait_for(pilot, every_rank_done, 600, "every rank's step lines and its end")
             await pilot.pause(0.5)
-            assert {line.rank for line in app.log_buffer.lines()} == {0, 1, 2}
+            assert {line.rank for line in app.logs.buffer.lines()} == {0, 1, 2}
             shown = log_view_lines(view)
             assert shown and all(row[:3] in ("[0]", "[1]", "[2]") for row in shown), shown
             await pilot.press("2")  # rank 1's tab
@@ -169,7 +169,8 @@ async def test_launch_shows_rank_logs_and_metrics_then_stop_and_collect(lab, dis
 
             await pilot.press("S")  # Stop
             await finished(pilot)
-            assert pilot.app.current_run.name == "Stop" and pilot.app.current_run.grid.status == "successful"
+            current = pilot.app.runs.current
+            assert current.name == "Stop" and current.grid.status == "successful"
             removed = grid_cells(grid_of(pilot), "Stop and remove them")
             assert all(removed[name].startswith("changed ") for name in LAPTOPS), removed
             stopped = True
@@ -177,7 +178,7 @@ async def test_launch_shows_rank_logs_and_metrics_then_stop_and_collect(lab, dis
 
             await pilot.press("C")  # Collect
             await finished(pilot)
-            assert pilot.app.current_run.grid.status == "successful", pilot.app.current_run.grid.raw_output[
+            assert pilot.app.runs.current.grid.status == "successful", pilot.app.runs.current.grid.raw_output[
                 -2000:
             ]
             fetched = grid_cells(grid_of(pilot), "Fetch the archive to the controller")
@@ -211,7 +212,7 @@ async def test_provision_then_distribute_brings_a_removed_image_back(lab, distri
         await pilot.press("P")  # Provision
         assert isinstance(pilot.app.screen, RunScreen)
         await finished(pilot)
-        run = pilot.app.current_run
+        run = pilot.app.runs.current
         assert (run.name, run.grid.status) == ("Provision", "successful"), run.grid.raw_output[-2000:]
         assert play_rows(grid_of(pilot)) == ["Provision"]
         asked = grid_cells(grid_of(pilot), "Ask whether a Docker engine already answers")
@@ -223,7 +224,7 @@ async def test_provision_then_distribute_brings_a_removed_image_back(lab, distri
         await pilot.pause(0.5)
         await pilot.press("enter")
         await finished(pilot)
-        run = pilot.app.current_run
+        run = pilot.app.runs.current
         assert (run.name, run.grid.status) == ("Distribute", "successful"), run.grid.raw_output[-2000:]
         loaded = grid_cells(grid_of(pilot), "Load the image (zstd -dc | docker load)")
         assert loaded["lap3"].startswith("changed "), loaded
@@ -242,7 +243,7 @@ async def test_up_launches_then_a_crashed_rank_restarts_in_the_logs_then_stop(la
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("U")  # Up: all of site.yml
             await finished(pilot)
-            run = pilot.app.current_run
+            run = pilot.app.runs.current
             assert (run.name, run.grid.status) == ("Up", "successful"), run.grid.raw_output[-2000:]
             plays = play_rows(grid_of(pilot))
             assert [p for p in ("Preflight", "Provision", "Distribute", "Launch") if p in plays] == [
@@ -267,7 +268,7 @@ async def test_up_launches_then_a_crashed_rank_restarts_in_the_logs_then_stop(la
             crash(lab, "lap2", "hetero-rank-1")  # SIGKILL inside the container; Docker restarts it
 
             def texts() -> list[tuple[int, str, bool]]:
-                return [(line.rank, line.text, line.marker) for line in app.log_buffer.lines()]
+                return [(line.rank, line.text, line.marker) for line in app.logs.buffer.lines()]
 
             def back_and_logging() -> bool:
                 lines = texts()
@@ -281,7 +282,7 @@ async def test_up_launches_then_a_crashed_rank_restarts_in_the_logs_then_stop(la
                 )
 
             await wait_for(pilot, back_and_logging, 600, "rank 1's stream to come back with new lines")
-            await wait_for(pilot, lambda: app.log_restarts.get(1, 0) >= 1, 60, "rank 1's restart count")
+            await wait_for(pilot, lambda: (app.logs.restarts(1) or 0) >= 1, 60, "rank 1's restart count")
             await pilot.pause(0.5)
             markers = [text for rank, text, marker in texts() if rank == 1 and marker]
             assert "log stream ended" in markers[0] and "reconnecting" in markers[0], markers
@@ -298,14 +299,14 @@ async def test_up_launches_then_a_crashed_rank_restarts_in_the_logs_then_stop(la
 
             await pilot.press("i", "s")  # Status (status.yml) from the inventory: Docker's restart counts
             await finished(pilot)
-            assert pilot.app.current_run.grid.status == "successful"
+            assert pilot.app.runs.current.grid.status == "successful"
             await pilot.press("escape")
             hosts = {row[0]: row for row in table_rows(pilot.app.screen.query_one("#hosts", DataTable))}
             assert "↻" in hosts["lap2"][5], hosts
 
             await pilot.press("S")  # Stop, with the job still running
             await finished(pilot)
-            run = pilot.app.current_run
+            run = pilot.app.runs.current
             assert (run.name, run.grid.status) == ("Stop", "successful"), run.grid.raw_output[-2000:]
             removed = grid_cells(grid_of(pilot), "Stop and remove them")
             assert all(removed[name].startswith("changed ") for name in LAPTOPS), removed

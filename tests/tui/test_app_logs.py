@@ -7,6 +7,7 @@ from __future__ import annotations
 from hetero_tui.app import HeteroApp
 from hetero_tui.messages import LogStreamState
 from hetero_tui.screens.logs import LogsScreen
+from hetero_tui.services.logs import HostConnection, LogStream
 from hetero_tui.widgets.log_view import MATCH_STYLE, LogView
 from textual.widgets import Input, Markdown, Static, Tabs
 
@@ -122,7 +123,7 @@ async def test_memory_stays_bounded(tmp_path):
     async with make_app(tmp_path, log_buffer_lines=500).run_test(size=(80, 24)) as pilot:
         view = await open_logs(pilot)
         await feed(pilot, [log_line(i % 4, f"line {i}") for i in range(5000)])
-        assert view.line_count == 500 and len(pilot.app.log_buffer) == 500
+        assert view.line_count == 500 and len(pilot.app.logs.buffer) == 500
         assert log_view_lines(view)[-1] == "[3] line 4999"
         await pilot.press("slash", *"line 49", "enter")
         assert view.matching_count == 100  # "line 4900".."line 4999": the older ones were dropped
@@ -163,7 +164,11 @@ async def test_a_restarted_ranks_tab_and_status_show_its_restart_count(tmp_path)
     async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
         await open_logs(pilot)
         await feed(pilot, [log_line(0, "up"), log_line(1, "up")])
-        pilot.app.post_message(LogStreamState(1, "streaming", restarts=2))
+        # rank 1's stream came back and read its container's restart count (streams run for real in the lab)
+        stream = LogStream(HostConnection("lap2", "lap2"), 1, pilot.app.receive_log_line)
+        stream.state, stream.restarts = "streaming", 2
+        pilot.app.logs.streams[1] = stream
+        pilot.app.post_message(LogStreamState(1))
         await pilot.pause(0.3)
         labels = [str(tab.label) for tab in pilot.app.screen.query_one(Tabs).query("Tab")]
         assert labels == ["all ranks", "rank 0", "rank 1 ↻2"]

@@ -5,9 +5,10 @@ Baselines live in tests/tui/__snapshots__/; after an intended change of the look
 
 from __future__ import annotations
 
-from hetero_tui.app import HeteroApp, RunRecord
+from hetero_tui.app import HeteroApp
 from hetero_tui.screens.run import RunScreen
 from hetero_tui.services.events import HostResult, PlayStarted, RunFinished, TaskStarted
+from hetero_tui.services.runs import RunRecord
 
 from tests.tui.app_helpers import REPO, log_line, step_line
 

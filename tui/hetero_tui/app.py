@@ -1,4 +1,5 @@
-"""hetero-tui: the app. It owns the state (inventory, runs, log streams, metrics), routes messages to screens.
+"""hetero-tui: the app. It shows the screens and wires the services' state to them; the state itself lives in
+the services (inventory, runs, log feed, host states, metrics).
 
 Every slow thing happens off the UI thread: playbooks in thread workers, log streams in the services' threads;
 both reach the UI only as messages (messages.py).
@@ -6,16 +7,13 @@ both reach the UI only as messages (messages.py).
 
 from __future__ import annotations
 
-import argparse
 import sys
-import threading
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
 
+from hetero_tui import cli
 from hetero_tui.actions import ACTIONS, BY_ID
 from hetero_tui.commands import HeteroCommands
 from hetero_tui.messages import (
@@ -24,7 +22,6 @@ from hetero_tui.messages import (
     LogStreamState,
     MetricsUpdated,
     RunEventArrived,
-    RunFinished,
 )
 from hetero_tui.screens.confirm import ConfirmScreen
 from hetero_tui.screens.history import HistoryScreen
@@ -33,31 +30,14 @@ from hetero_tui.screens.logs import LogsScreen
 from hetero_tui.screens.metrics import MetricsScreen
 from hetero_tui.screens.password import BecomePasswordScreen
 from hetero_tui.screens.run import RunScreen
-from hetero_tui.services import REPO_ROOT
 from hetero_tui.services import runner as runner_service
-from hetero_tui.services.events import HostResult
-from hetero_tui.services.events import RunFinished as RunFinishedEvent
-from hetero_tui.services.history import load_run
+from hetero_tui.services.events import HostResult, RunFinished
 from hetero_tui.services.hoststate import HostStates
 from hetero_tui.services.inventory import Inventory, InventoryInvalid, default_inventory_path
-from hetero_tui.services.logs import HostConnection, LogBuffer, LogLine, LogStream, rank_containers
+from hetero_tui.services.logfeed import LogFeed
 from hetero_tui.services.metrics import ClusterMetrics
-from hetero_tui.services.rungrid import RunGrid
-
-
-@dataclass
-class RunRecord:
-    """A run the app shows: live (handle set while it runs) or reopened from artifacts."""
-
-    name: str
-    run_id: str
-    grid: RunGrid = field(default_factory=RunGrid)
-    handle: object | None = None  # services PlaybookRun
-    cancelling: bool = False
-
-    @property
-    def running(self) -> bool:
-        return self.handle is not None and self.grid.status == "running"
+from hetero_tui.services.runs import RunRecord, Runs, become_method_to_ask
+from hetero_tui.views import KEYED
 
 
 class HeteroApp(App):
@@ -67,11 +47,7 @@ class HeteroApp(App):
 
     BINDINGS = [
         Binding("q", "quit_app", "Quit"),
-        Binding("i", "show('inventory')", "Inventory", show=False),
-        Binding("r", "show('run')", "Run"),
-        Binding("h", "show('history')", "Past runs", show=False),
-        Binding("l", "show('logs')", "Logs"),
-        Binding("m", "show('metrics')", "Metrics"),
+        *[Binding(v.key, f"show('{v.name}')", v.key_label, show=v.footer) for v in KEYED],
         *[Binding(a.key, f"run_action('{a.action_id}')", a.name, show=False) for a in ACTIONS],
     ]
 
@@ -91,40 +67,30 @@ class HeteroApp(App):
         self.extravars = dict(extravars or {})
         self.artifacts = Path(artifacts) if artifacts else runner_service.artifacts_dir()
         self.save_dir = Path(save_dir) if save_dir else Path.cwd()
-        self.runs: dict[str, RunRecord] = {}
-        self.current_run: RunRecord | None = None
+        self.sub_title = cli.display_path(self.inventory_path)
+        self.runs = Runs()
+        self.states = HostStates()
+        self.metrics = ClusterMetrics()
+        # stream threads -> the feed's buffer and pump -> LogLinesArrived batches -> metrics, the logs screen
+        self.logs = LogFeed(
+            log_buffer_lines,
+            on_batch=lambda lines: self.post_message(LogLinesArrived(lines)),
+            on_state=lambda rank: self.post_message(LogStreamState(rank)),
+        )
+        self.follow_containers = follow_containers  # False: lines come only from logs.receive (tests, bench)
+        self._become_password: str | None = None  # asked once when the inventory says ansible_become
         self._grid_dirty: set[str] = set()
         self._inventory_dirty = False
-        self._become_password: str | None = None  # asked once when the inventory says ansible_become
-        self.sub_title = display_path(self.inventory_path)
-        self.states = HostStates()
-        # Logs: stream threads -> pending -> the pump worker -> LogLinesArrived batches -> screens.
-        self.log_buffer_lines = log_buffer_lines
-        self.follow_containers = (
-            follow_containers  # False: lines come only from receive_log_line (tests, bench)
-        )
-        self.log_buffer = LogBuffer(log_buffer_lines)
-        self.log_streams: dict[int, LogStream] = {}
-        self.log_states: dict[int, str] = {}
-        self.log_restarts: dict[int, int] = {}  # rank -> its container's restart count, when seen to restart
-        self.metrics = ClusterMetrics()
-        self._pending: list = []
-        self._pending_lock = threading.Lock()
-        self._pending_event = threading.Event()
-        self._stopping = threading.Event()
 
     def on_mount(self) -> None:
         self.install_screen(LogsScreen(), "logs")  # installed: keeps its view (and scroll) between visits
         self.push_screen(InventoryScreen())
         # Runner events arrive in bursts (one per host per task); redraw grids at most 5 times a second.
         self.set_interval(0.2, self._refresh_dirty_grids)
-        self.run_worker(self._pump_logs, thread=True, group="logs", name="log pump", exit_on_error=False)
+        self.run_worker(self.logs.pump, thread=True, group="logs", name="log pump", exit_on_error=False)
 
     def on_unmount(self) -> None:
-        self._stopping.set()
-        self._pending_event.set()
-        for stream in self.log_streams.values():
-            stream.stop(timeout=1)
+        self.logs.stop(timeout=1)
 
     # ---- navigation ------------------------------------------------------------------------------
     def action_show(self, name: str) -> None:
@@ -139,10 +105,11 @@ class HeteroApp(App):
             self.show("inventory")
             self.screen.action_settings()
         elif name == "run":
-            if self.current_run is None:
+            current = self.runs.current
+            if current is None:
                 self.notify("no run yet: start an action (p Preflight, s Status, ...) or open a past run (h)")
-            elif not (isinstance(self.screen, RunScreen) and self.screen.run is self.current_run):
-                self.push_screen(RunScreen(self.current_run))
+            elif not (isinstance(self.screen, RunScreen) and self.screen.run is current):
+                self.push_screen(RunScreen(current))
         elif name == "logs":
             self.ensure_log_streams()
             logs = self.get_screen("logs")
@@ -159,7 +126,7 @@ class HeteroApp(App):
                 self.push_screen(kind())
 
     def action_quit_app(self) -> None:
-        running = [run for run in self.runs.values() if run.running]
+        running = self.runs.running()
         if not running:
             self.exit()
             return
@@ -208,12 +175,13 @@ class HeteroApp(App):
 
     def start_action(self, action_id: str) -> RunRecord | None:
         """Start a playbook in a thread worker and show its grid; refuse while another run is going."""
-        busy = next((run for run in self.runs.values() if run.running), None)
-        if busy is not None:
-            self.notify(f"{busy.name} is still running: wait, or cancel it (r, then c)", severity="warning")
+        busy = self.runs.running()
+        if busy:
+            say = f"{busy[0].name} is still running: wait, or cancel it (r, then c)"
+            self.notify(say, severity="warning")
             return None
         action = BY_ID[action_id]
-        method = self._become_method_asking()
+        method = become_method_to_ask(self.inventory)
         if self._become_password is None and method:
 
             def answered(password: str | None) -> None:
@@ -230,10 +198,8 @@ class HeteroApp(App):
             artifacts=self.artifacts,
             become_password=self._become_password or None,  # "" = sudo needs none: no prompt to answer
         )
-        record = RunRecord(action.name, handle.ident, handle=handle)
+        record = self.runs.add(RunRecord.live(action.name, handle), current=True)
         handle.on_event = lambda event: self.post_message(RunEventArrived(record.run_id, event))
-        self.runs[record.run_id] = record
-        self.current_run = record
         self.run_worker(
             handle.run,  # blocking: ansible-runner runs on this worker's thread
             thread=True,
@@ -244,17 +210,6 @@ class HeteroApp(App):
         self.push_screen(RunScreen(record))
         return record
 
-    def _become_method_asking(self) -> str | None:
-        """The become method (sudo, su...) of the first host that becomes root with no password in the
-        inventory; None when no host needs one asked."""
-        for host in self.inventory.hosts:
-            hostvars = self.inventory.host_vars(host.name)
-            become = str(hostvars.get("ansible_become", "")).lower() in ("true", "yes", "1")
-            known = hostvars.get("ansible_become_password") or hostvars.get("ansible_become_pass")
-            if become and not known:
-                return str(hostvars.get("ansible_become_method") or "sudo")
-        return None
-
     def cancel_run(self, record: RunRecord) -> None:
         if record.running:
             record.cancelling = True
@@ -262,118 +217,31 @@ class HeteroApp(App):
             self._grid_dirty.add(record.run_id)
 
     def on_run_event_arrived(self, message: RunEventArrived) -> None:
+        """The runner has applied the event to the run's grid already: redraw it, learn host states."""
         record = self.runs.get(message.run_id)
         if record is None:
             return
-        record.grid.apply(message.event)
         self._grid_dirty.add(record.run_id)
-        if isinstance(message.event, HostResult):
-            self.states.apply(message.event)
+        event = message.event
+        if isinstance(event, HostResult):
+            self.states.apply(event)
             self._inventory_dirty = True
-        if isinstance(message.event, RunFinishedEvent):
-            event = message.event
-            self.post_message(RunFinished(record.run_id, event.status, event.rc, getattr(event, "error", "")))
+        elif isinstance(event, RunFinished):
+            self._run_finished(record, event)
 
-    def on_run_finished(self, message: RunFinished) -> None:
-        record = self.runs[message.run_id]
+    def _run_finished(self, record: RunRecord, event: RunFinished) -> None:
         record.cancelling = False
         self._refresh_dirty_grids()
-        severity = "information" if message.status == "successful" else "error"
-        why = f": {message.error}" if message.error else ""
-        self.notify(f"{record.name}: {message.status} (rc={message.rc}){why}", severity=severity, timeout=6)
+        severity = "information" if event.status == "successful" else "error"
+        why = f": {event.error}" if event.error else ""
+        self.notify(f"{record.name}: {event.status} (rc={event.rc}){why}", severity=severity, timeout=6)
         self.refresh_inventory()
         if record.name == "Launch" or record.name == "Up":
             self.ensure_log_streams()  # new containers: follow every rank the facts name
 
     def open_past_run(self, past) -> None:
-        record = RunRecord(f"{past.action} ({past.ident[:15]})", past.ident, grid=load_run(past.path))
-        self.runs[record.run_id] = record
+        record = self.runs.add(RunRecord.past(past))
         self.push_screen(RunScreen(record))
-
-    # ---- log streams and metrics -----------------------------------------------------------------
-    def ensure_log_streams(self) -> None:
-        """Follow every rank container not followed yet (placed by facts, else by asking each Docker)."""
-        if not self.follow_containers:
-            return
-        self.run_worker(
-            self._start_streams, thread=True, group="log-start", exclusive=True, exit_on_error=False
-        )
-
-    def _start_streams(self) -> None:
-        places = rank_containers(self.inventory, self.states.rank_facts() or None)
-        for rank, place in places.items():
-            if rank in self.log_streams:
-                continue
-            conn = HostConnection.from_vars(place.host, self.inventory.host_vars(place.host))
-            stream = LogStream(
-                conn,
-                rank,
-                self.receive_log_line,
-                container=place.container,
-                on_state=lambda state, why, rank=rank: self._stream_state(rank, state, why),
-            )
-            self.log_streams[rank] = stream
-            stream.start()
-        if not places:
-            self.call_from_thread(self.notify, "no rank containers found on any host", severity="warning")
-
-    def _stream_state(self, rank: int, state: str, why: str) -> None:
-        """On a stream's thread: tell the UI, and when a stream ends or comes back, say so in the log itself.
-        The marker goes through the same queue as the lines, so it lands between the old and the new ones."""
-        stream = self.log_streams[rank]
-        note = None
-        if state == "waiting" and stream.previous_state == "streaming":
-            reason = "" if why in ("", "stream ended") else f" ({why})"
-            note = f"── log stream ended{reason}: the container stopped or restarted; reconnecting ──"
-        elif state == "streaming" and stream.streamed > 1:
-            note = f"── log stream back{f', {why}' if why else ''} ──"
-        if note:
-            self.receive_log_line(LogLine(rank, utc_stamp(), note, stream.conn.name, marker=True))
-        self.post_message(LogStreamState(rank, state, stream.restarts))
-
-    def receive_log_line(self, line) -> None:
-        """Called on a stream's thread for every line: keep it, and queue it for the pump."""
-        self.log_buffer.append(line)
-        with self._pending_lock:
-            self._pending.append(line)
-            first = len(self._pending) == 1
-        if first:  # waking the pump once per batch, not once per line (8,000 lines/s under load)
-            self._pending_event.set()
-
-    def _pump_logs(self) -> None:
-        """Thread worker: hand queued lines to the UI in batches, at most 20 messages a second."""
-        while not self._stopping.is_set():
-            self._pending_event.wait()
-            self._stopping.wait(0.05)  # let a burst gather into one batch
-            with self._pending_lock:
-                batch, self._pending = self._pending, []
-                self._pending_event.clear()
-            if batch:
-                self.post_message(LogLinesArrived(batch))
-
-    def on_log_lines_arrived(self, message: LogLinesArrived) -> None:
-        stepped = False
-        for line in message.lines:
-            if not line.marker and self.metrics.feed_line(line.text, line.rank) is not None:
-                stepped = True
-        logs = self.get_screen("logs")
-        if logs.is_mounted and not self._stopping.is_set():
-            logs.add_lines(message.lines)
-        if stepped:
-            self.post_message(MetricsUpdated())
-
-    def on_metrics_updated(self, message: MetricsUpdated) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, MetricsScreen):
-                screen.refresh_metrics()
-
-    def on_log_stream_state(self, message: LogStreamState) -> None:
-        self.log_states[message.rank] = message.state
-        if message.restarts and message.restarts != self.log_restarts.get(message.rank):
-            self.log_restarts[message.rank] = message.restarts
-            logs = self.get_screen("logs")
-            if logs.is_mounted:
-                logs.show_restarts(message.rank, message.restarts)
 
     def _refresh_dirty_grids(self) -> None:
         if self._inventory_dirty:  # host states learnt from the running action show up as they arrive
@@ -386,58 +254,49 @@ class HeteroApp(App):
             if isinstance(screen, RunScreen) and screen.run.run_id in dirty:
                 screen.refresh_grid()
 
+    # ---- log streams and metrics -----------------------------------------------------------------
+    def receive_log_line(self, line) -> None:
+        """A rank's log line, from any thread: the way every line comes in (streams, tests, the bench)."""
+        self.logs.receive(line)
 
-def utc_stamp() -> str:
-    """Now, in the form docker logs --timestamps uses (so a marker sorts and saves like a log line)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    def ensure_log_streams(self) -> None:
+        """Follow every rank container not followed yet (placed by facts, else by asking each Docker)."""
+        if self.follow_containers:
+            self.run_worker(
+                self._follow_ranks, thread=True, group="log-start", exclusive=True, exit_on_error=False
+            )
 
+    def _follow_ranks(self) -> None:
+        if not self.logs.follow(self.inventory, self.states.rank_facts() or None):
+            self.call_from_thread(self.notify, "no rank containers found on any host", severity="warning")
 
-def display_path(path: Path) -> str:
-    """A path as the user thinks of it: relative to the repository when inside it."""
-    try:
-        return str(Path(path).resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+    def on_log_lines_arrived(self, message: LogLinesArrived) -> None:
+        stepped = False
+        for line in message.lines:
+            if not line.marker and self.metrics.feed_line(line.text, line.rank) is not None:
+                stepped = True
+        logs = self.get_screen("logs")
+        if logs.is_mounted and not self.logs.stopping:
+            logs.add_lines(message.lines)
+        if stepped:
+            self.post_message(MetricsUpdated())
 
+    def on_metrics_updated(self, message: MetricsUpdated) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MetricsScreen):
+                screen.refresh_metrics()
 
-def parse_extravars(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"-e {pair!r}: write name=value, e.g. -e hetero_max_steps=5")
-        out[key] = value
-    return out
+    def on_log_stream_state(self, message: LogStreamState) -> None:
+        logs = self.get_screen("logs")
+        if logs.is_mounted:
+            logs.stream_changed(message.rank)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hetero-tui", description="The control room of a hetero-cluster.")
-    parser.add_argument(
-        "-i",
-        "--inventory",
-        type=Path,
-        help="inventory file (default: inventory/hosts.yml, or inventory/local.yml when hosts.yml is absent)",
-    )
-    parser.add_argument(
-        "-e",
-        "--extra-vars",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="passed to every playbook run, like ansible-playbook -e (repeatable)",
-    )
-    parser.add_argument("--artifacts", type=Path, help="where runs are kept (default: <repo>/artifacts)")
-    args = parser.parse_args(argv)
-    inventory = args.inventory or default_inventory_path()
-    if not inventory.is_file():
-        print(f"hetero-tui: inventory {inventory} not found; pass an existing file with -i", file=sys.stderr)
-        return 2
-    try:
-        extravars = parse_extravars(args.extra_vars)
-    except ValueError as err:
-        print(f"hetero-tui: {err}", file=sys.stderr)
-        return 2
-    HeteroApp(inventory, extravars=extravars, artifacts=args.artifacts).run()
+    options = cli.parse(argv)
+    if isinstance(options, int):
+        return options
+    HeteroApp(**options).run()
     return 0
 
 

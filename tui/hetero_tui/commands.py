@@ -7,15 +7,7 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from hetero_tui.actions import ACTIONS
-
-SCREENS = (
-    ("Inventory", "inventory", "hosts, ranks and their state"),
-    ("Current run", "run", "the live grid of the last action"),
-    ("Past runs", "history", "reopen a kept run"),
-    ("Logs", "logs", "every rank's container log"),
-    ("Metrics", "metrics", "per-rank throughput, loss, share"),
-    ("Training settings", "settings", "edit group_vars/all.yml"),
-)
+from hetero_tui.views import VIEWS
 
 
 class HeteroCommands(Provider):
@@ -27,8 +19,8 @@ class HeteroCommands(Provider):
                 partial(app.start_action, action.action_id),
                 f"{action.playbook}: {action.help}",
             )
-        for title, name, help_text in SCREENS:
-            yield (f"Show {title}", partial(app.show, name), help_text)
+        for view in VIEWS:
+            yield (f"Show {view.title}", partial(app.show, view.name), view.help)
 
     async def discover(self) -> Hits:
         for title, callback, help_text in self._commands():

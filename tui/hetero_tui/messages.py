@@ -14,23 +14,13 @@ from hetero_tui.services.logs import LogLine
 
 
 class RunEventArrived(Message):
-    """One ansible-runner event of a running action (already parsed by the services)."""
+    """One ansible-runner event of a running action (already parsed by the services, and already applied to
+    the run's grid). The run's end is the services' RunFinished event, carried by this message too."""
 
     def __init__(self, run_id: str, event: Any) -> None:
         super().__init__()
         self.run_id = run_id
         self.event = event
-
-
-class RunFinished(Message):
-    """A playbook run ended: status is ansible-runner's (successful, failed, canceled, timeout)."""
-
-    def __init__(self, run_id: str, status: str, rc: int | None, error: str = "") -> None:
-        super().__init__()
-        self.run_id = run_id
-        self.status = status
-        self.rc = rc
-        self.error = error  # why a run could not start at all (status "error")
 
 
 class LogLinesArrived(Message):
@@ -42,13 +32,12 @@ class LogLinesArrived(Message):
 
 
 class LogStreamState(Message):
-    """A rank's log stream connected, ended or is reconnecting."""
+    """A rank's log stream connected, ended or is reconnecting. The state and the container's restart count
+    stay on the stream (services LogFeed.streams); this only says which rank to look at again."""
 
-    def __init__(self, rank: int, state: str, restarts: int | None = None) -> None:
+    def __init__(self, rank: int) -> None:
         super().__init__()
         self.rank = rank
-        self.state = state
-        self.restarts = restarts  # the container's restart count, read when its stream came back
 
 
 class MetricsUpdated(Message):

@@ -9,15 +9,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
 from hetero_tui.actions import ACTIONS
+from hetero_tui.views import KEYED
 
-GLOBAL_KEYS = """\
+GLOBAL_KEYS = f"""\
 | key | everywhere |
 |---|---|
 | `?` | this help |
 | `Esc` | back |
 | `q` | quit |
 | `ctrl+p` | command palette (every action by name) |
-| `i` `r` `h` `l` `m` | inventory, current run, past runs, logs, metrics |
+| {" ".join(f"`{view.key}`" for view in KEYED)} | {", ".join(view.title.lower() for view in KEYED)} |
 """
 
 

@@ -63,7 +63,7 @@ log stream ended and where it came back.
         self._tabbed: set[int] = set()  # ranks that have a tab
         yield Header()
         yield Tabs(Tab("all ranks", id=ALL_TAB), id="rank-tabs")
-        yield LogView(max_lines=self.app.log_buffer_lines, id="log-view")
+        yield LogView(self.app.logs.buffer, id="log-view")
         yield Static("", id="log-status")
         yield Input(
             placeholder="regex filter, Enter to apply", id="log-filter", validators=[FilterValidator()]
@@ -72,20 +72,21 @@ log stream ended and where it came back.
 
     def on_mount(self) -> None:
         view = self.query_one(LogView)
-        view.add_rows(self.app.log_buffer.lines())
-        self._ensure_tabs(self.app.log_buffer.ranks)
+        view.catch_up()
+        self._ensure_tabs(self.app.logs.buffer.ranks)
         view.focus()
         self.set_interval(0.25, self.refresh_status)
         self.refresh_status()
 
     # ---- fed by the app ----------------------------------------------------------------------------------
     def add_lines(self, lines) -> None:
+        """A batch of new lines is in the buffer: a tab for each new rank, then the view takes them in."""
         try:
             view = self.query_one(LogView)
         except NoMatches:  # the app is closing: the view is gone
             return
         self._ensure_tabs({line.rank for line in lines})
-        view.add_rows(lines)
+        view.catch_up()
 
     def _ensure_tabs(self, ranks) -> None:
         new = set(ranks) - self._tabbed  # most batches bring no new rank: no DOM query then
@@ -98,13 +99,13 @@ log stream ended and where it came back.
 
     def _tab_label(self, rank: int) -> Text:
         label = Text(f"rank {rank}", style=rank_colour(rank))
-        restarts = self.app.log_restarts.get(rank)
+        restarts = self.app.logs.restarts(rank)
         if restarts:
             label.append(f" ↻{restarts}", style="bold yellow")
         return label
 
-    def show_restarts(self, rank: int, restarts: int) -> None:
-        """The rank's container restarted: say how often on its tab."""
+    def stream_changed(self, rank: int) -> None:
+        """The rank's stream changed state (it may have come back from a restart): relabel its tab."""
         for tab in self.query_one(Tabs).query(f"#rank-{rank}"):
             tab.label = self._tab_label(rank)
 
@@ -123,13 +124,14 @@ log stream ended and where it came back.
         if view.pattern:
             status.append(f"/{view.pattern}/ ", style="bold")
         status.append(f"{view.matching_count}/{view.line_count} lines ")
-        for rank, state in sorted(self.app.log_states.items()):
+        streams = self.app.logs.by_rank()
+        for rank, stream in streams:
+            state, restarts = stream.state, stream.restarts
             colour = (
                 "green" if state == "streaming" else "yellow" if state in ("connecting", "waiting") else "red"
             )
-            restarts = self.app.log_restarts.get(rank)
             status.append(f"r{rank}:{state[:4]}{f'↻{restarts}' if restarts else ''} ", style=colour)
-        if not self.app.log_states:
+        if not streams:
             status.append("no streams yet", style="dim")
         self.query_one("#log-status", Static).update(status)
 
@@ -199,5 +201,5 @@ log stream ended and where it came back.
         view = self.query_one(LogView)
         path = self.app.save_dir / time.strftime("hetero-logs-%Y%m%d-%H%M%S.txt")
         ranks = None if view.rank is None else [view.rank]
-        count = self.app.log_buffer.save(path, ranks=ranks, pattern=view.pattern or None)
+        count = self.app.logs.buffer.save(path, ranks=ranks, pattern=view.pattern or None)
         self.notify(f"saved {count} lines to {path}", timeout=6)

@@ -44,7 +44,7 @@ class RunScreen(HeteroScreen):
 
     def __init__(self, run) -> None:
         super().__init__()
-        self.run = run  # the app's RunRecord: name, run_id, grid, running
+        self.run = run  # a services.runs RunRecord: name, run_id, grid, running
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -149,8 +149,7 @@ class RawOutputScreen(HeteroScreen):
         self.query_one(Log).focus()
 
     def refresh_output(self) -> None:
-        output = self.run.grid.output
-        new = output[self._written :]
+        new = self.run.grid.output[self._written :]  # a live run appends on its own thread meanwhile
         if new:
             self.query_one(Log).write_lines(line for text in new for line in text.splitlines())
-            self._written = len(output)
+            self._written += len(new)

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 CONTAINER_PREFIX = "hetero-rank-"
@@ -210,10 +211,11 @@ class LogStream:
 
 
 class LogBuffer:
-    """The merged log of all ranks, in arrival order, bounded to `maxlen` lines (oldest dropped).
+    """The merged log of all ranks, in arrival order, bounded to `maxlen` lines (oldest dropped): the one
+    place the TUI keeps log lines.
 
-    Thread-safe: streams append from their threads, the UI reads. `appended` counts every line ever added,
-    so a view that remembers the count it showed knows how many are new ("+N new lines")."""
+    Thread-safe: streams append from their threads, the UI reads. `appended` counts every line ever added;
+    line number `seq` (0, 1, ...) names a line for as long as it is kept, so a view keeps only numbers."""
 
     def __init__(self, maxlen: int = 20_000):
         self._lines: deque[LogLine] = deque(maxlen=maxlen)
@@ -227,6 +229,25 @@ class LogBuffer:
 
     def __len__(self) -> int:
         return len(self._lines)
+
+    @property
+    def first_seq(self) -> int:
+        """The number of the oldest line still kept."""
+        with self._lock:
+            return self.appended - len(self._lines)
+
+    def since(self, seq: int) -> tuple[int, list[LogLine]]:
+        """(the number of the first line returned, every kept line from `seq` on)."""
+        with self._lock:
+            start = max(seq, self.appended - len(self._lines))
+            newest_first = list(islice(reversed(self._lines), max(0, self.appended - start)))
+        return start, newest_first[::-1]
+
+    def line(self, seq: int) -> LogLine | None:
+        """Line number `seq`; None once it was dropped (or before it arrived)."""
+        with self._lock:
+            index = seq - (self.appended - len(self._lines))
+            return self._lines[index] if 0 <= index < len(self._lines) else None
 
     @property
     def ranks(self) -> list[int]:

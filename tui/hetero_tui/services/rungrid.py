@@ -1,4 +1,8 @@
-"""The play → task × host grid of one run, fed by the events of events.py (live or from kept artifacts)."""
+"""The play → task × host grid of one run, fed by the events of events.py (live or from kept artifacts).
+
+A live run's grid is written on the runner's thread while the UI thread reads it. So a list or dict a reader
+may be iterating is replaced, never grown in place: a reader holding one has a consistent snapshot of it.
+(`output` is only appended to, and read by slicing, which is atomic.)"""
 
 from __future__ import annotations
 
@@ -53,11 +57,12 @@ class RunGrid:
         elif isinstance(event, HostStarted):
             row = self._task(event.play_id, "", event.task_id, event.task)
             self._add_host(event.host)
-            row.cells.setdefault(event.host, Cell("running"))
+            if event.host not in row.cells:
+                row.cells = {**row.cells, event.host: Cell("running")}
         elif isinstance(event, HostResult):
             row = self._task(event.play_id, event.play, event.task_id, event.task)
             self._add_host(event.host)
-            row.cells[event.host] = Cell(event.status, event.duration, event)
+            row.cells = {**row.cells, event.host: Cell(event.status, event.duration, event)}
         elif isinstance(event, RunFinished):
             self.status, self.rc, self.stats = event.status, event.rc, event.stats
         elif isinstance(event, Output):
@@ -65,20 +70,21 @@ class RunGrid:
 
     def _add_host(self, host: str) -> None:
         if host not in self.hosts:
-            self.hosts.append(host)
+            self.hosts = [*self.hosts, host]
 
     def _play(self, play_id: str, name: str) -> PlayBlock:
         if play_id not in self._plays:
             block = PlayBlock(name, play_id)
             self._plays[play_id] = block
-            self.plays.append(block)
+            self.plays = [*self.plays, block]
         return self._plays[play_id]
 
     def _task(self, play_id: str, play: str, task_id: str, name: str) -> TaskRow:
         if task_id not in self._tasks:
             row = TaskRow(name, task_id)
             self._tasks[task_id] = row
-            self._play(play_id, play).tasks.append(row)
+            block = self._play(play_id, play)
+            block.tasks = [*block.tasks, row]
         return self._tasks[task_id]
 
     # questions the screens ask ---------------------------------------------------------------------------

@@ -1,15 +1,15 @@
 """LogView: the merged rank log (services LogLine: rank, ts, text), drawn with Textual's line API.
 
-Only the rows on screen are turned into text, so 8,000 lines/s cost what the visible 20 rows cost. Lines live
-in a bounded deque; the filter keeps a second deque of matching sequence numbers, and wrapping keeps a third
-of (sequence, first column) rows, so every structure is bounded by the same line limit.
+Only the rows on screen are turned into text, so 8,000 lines/s cost what the visible 20 rows cost. The lines
+themselves stay in the services' LogBuffer (kept once); the view keeps only their numbers: a deque of the
+lines that pass the filter, and one of (number, first column) display rows. Both forget a line once the
+buffer has dropped it, so they are bounded by the buffer's limit.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from hetero_tui.services.logs import LogLine, compile_filter
+from hetero_tui.services.logs import LogBuffer, LogLine, compile_filter
 
 # One colour per rank, cycling; picked to stay readable on dark and light themes.
 RANK_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan", "orange3"]
@@ -43,11 +43,11 @@ class LogView(ScrollView, can_focus=True):
     wrap: reactive[bool] = reactive(False)
     timestamps: reactive[bool] = reactive(False)
 
-    def __init__(self, max_lines: int = 20_000, *, name: str | None = None, id: str | None = None) -> None:
+    def __init__(self, buffer: LogBuffer, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
-        self.max_lines = max_lines
-        self._lines: deque[LogLine] = deque()
-        self._first_seq = 0  # sequence number of self._lines[0]
+        self.buffer = buffer
+        self._first_seq = 0  # the buffer's oldest line as of the last catch_up
+        self._next_seq = 0  # the first line not taken in yet
         self._matching: deque[int] = deque()  # sequence numbers passing rank + regex filters
         self._rows: deque[tuple[int, int]] = deque()  # display rows: (sequence, start column)
         self._pattern: re.Pattern[str] | None = None
@@ -60,29 +60,27 @@ class LogView(ScrollView, can_focus=True):
     # ---- feeding ---------------------------------------------------------------------------------
     @property
     def line_count(self) -> int:
-        return len(self._lines)
+        return self._next_seq - self._first_seq
+
+    @property
+    def newest(self) -> LogLine | None:
+        """The newest line taken in (the lag benchmark reads it)."""
+        return self.buffer.line(self._next_seq - 1)
 
     @property
     def matching_count(self) -> int:
         return len(self._matching)
 
-    def add_rows(self, rows: Iterable[LogLine]) -> None:
-        """Append lines (from the UI thread), drop the oldest beyond max_lines, keep the view where it is."""
-        added = 0
-        for row in rows:
-            seq = self._first_seq + len(self._lines)
-            self._lines.append(row)
-            if self._passes(row):
-                self._matching.append(seq)
-                self._append_display_rows(seq, row)
-                added += 1
-        dropped = len(self._lines) - self.max_lines
-        if dropped > 0:
-            for _ in range(dropped):
-                self._lines.popleft()
-            self._first_seq += dropped
-            self._forget_before(self._first_seq)
-        if not added and dropped <= 0:
+    def catch_up(self) -> None:
+        """Take in the buffer's new lines (on the UI thread), forget the ones it dropped, keep the view where
+        it is."""
+        added = self._take_new()
+        first = self.buffer.first_seq
+        dropped = first > self._first_seq
+        if dropped:
+            self._first_seq = first
+            self._forget_before(first)
+        if not added and not dropped:
             return
         if not self.follow:
             self.unseen += added
@@ -96,14 +94,20 @@ class LogView(ScrollView, can_focus=True):
         # scroll_end() would be refused as "cannot scroll".
         self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
-    def clear(self) -> None:
-        self._lines.clear()
-        self._matching.clear()
-        self._rows.clear()
-        self._first_seq = 0
-        self.unseen = 0
-        self._resize()
-        self.refresh()
+    def _take_new(self, upto: int | None = None) -> int:
+        """Index the lines that arrived since the last call (those before line `upto` only, when given);
+        returns how many pass the filter."""
+        start, rows = self.buffer.since(self._next_seq)  # later than asked: some were dropped unseen
+        if upto is not None:
+            rows = rows[: max(0, upto - start)]
+        added = 0
+        for offset, row in enumerate(rows):
+            if self._passes(row):
+                self._matching.append(start + offset)
+                self._append_display_rows(start + offset, row)
+                added += 1
+        self._next_seq = start + len(rows)
+        return added
 
     # ---- filtering -------------------------------------------------------------------------------
     @property
@@ -127,14 +131,7 @@ class LogView(ScrollView, can_focus=True):
             return False
         return self._pattern is None or self._pattern.search(row.text) is not None
 
-    def visible_texts(self) -> list[str]:
-        """Every line the current filter lets through, as saved to a file (prefix included)."""
-        return [self._plain(self._row(seq)) for seq in self._matching]
-
     # ---- display rows ----------------------------------------------------------------------------
-    def _row(self, seq: int) -> LogLine:
-        return self._lines[seq - self._first_seq]
-
     def _prefix(self, row: LogLine) -> str:
         stamp = f"{row.ts[11:23]:<12} " if self.timestamps else ""  # HH:MM:SS.mmm of docker's UTC stamp
         return f"{stamp}[{row.rank}] "
@@ -167,11 +164,9 @@ class LogView(ScrollView, can_focus=True):
         self._matching.clear()
         self._rows.clear()
         self._width = 0
-        for offset, row in enumerate(self._lines):
-            if self._passes(row):
-                seq = self._first_seq + offset
-                self._matching.append(seq)
-                self._append_display_rows(seq, row)
+        taken = self._next_seq  # lines the view had not taken in yet come with the next catch_up, as new
+        self._first_seq = self._next_seq = self.buffer.first_seq
+        self._take_new(upto=taken)
         self._resize()
         if self.follow:
             self._stick_to_end()
@@ -225,9 +220,9 @@ class LogView(ScrollView, can_focus=True):
         if index >= len(self._rows):
             return Strip.blank(width, self.rich_style)
         seq, start = self._rows[index]
-        if seq < self._first_seq:
+        row = self.buffer.line(seq)
+        if row is None:  # dropped by the buffer since the last catch_up
             return Strip.blank(width, self.rich_style)
-        row = self._row(seq)
         if self.last_drawn is None or seq >= self._last_drawn_seq:
             self.last_drawn, self._last_drawn_seq = row, seq
         strip = Strip(self._segments(row))

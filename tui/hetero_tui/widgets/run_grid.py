@@ -37,20 +37,25 @@ class RunGridTable(DataTable):
         self.add_column("Play / task", key="task", width=TASK_WIDTH)
 
     def sync(self, grid) -> None:
-        """Bring the table up to date with `grid` (cheap when little changed)."""
-        for host in grid.hosts:
+        """Bring the table up to date with `grid` (cheap when little changed).
+
+        A live grid grows on the runner's thread meanwhile: a host that appears after `hosts` was read here
+        gets its column, and its cells, at the next sync."""
+        hosts = grid.hosts
+        for host in hosts:
             if host not in self.columns:
                 self.add_column(host, key=host, default=Text(""))
+        blank = [""] * (len(self.columns) - 1)  # the first column names the task
         for block in grid.plays:
             play_key = f"play:{block.play_id}"
             if play_key not in self.rows:
-                self.add_row(
-                    Text(f"▶ {block.play}"[:TASK_WIDTH], style="bold"), *[""] * len(grid.hosts), key=play_key
-                )
+                self.add_row(Text(f"▶ {block.play}"[:TASK_WIDTH], style="bold"), *blank, key=play_key)
             for row in block.tasks:
                 if row.task_id not in self.rows:
-                    self.add_row(Text("  " + row.task), *[""] * len(grid.hosts), key=row.task_id)
+                    self.add_row(Text("  " + row.task), *blank, key=row.task_id)
                 for host, cell in row.cells.items():
+                    if host not in self.columns:
+                        continue
                     shown = (cell.status, cell.duration)
                     if self._shown.get((row.task_id, host)) != shown:
                         self._shown[(row.task_id, host)] = shown
