@@ -1,4 +1,4 @@
-"""The rank plan (hetero_train/rank_plan.py, through its Ansible filter), tested as plain Python: no Ansible run."""
+"""The rank plan (hetero_train/rank_plan.py, through its Ansible filter) as plain Python: no Ansible run."""
 
 from __future__ import annotations
 

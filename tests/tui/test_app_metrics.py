@@ -25,7 +25,11 @@ async def test_per_rank_plots_total_throughput_efficiency_and_straggler(tmp_path
                 text = step_line(rank, step, SHARES[rank], COMPUTE[rank], step_s=0.5, loss=2.0 / step)
                 pilot.app.receive_log_line(log_line(rank, text, second=step))
             pilot.app.receive_log_line(log_line(0, "a progress line that is not JSON"))
-        await pilot.pause(0.5)
+        # The screen redraws on a timer; under load the last redraw can come later than usual.
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if "STRAGGLER" in text_of(screen.query_one("#rank-row-2 .rank-label", Static)):
+                break
         summary = text_of(screen.query_one("#metrics-summary", Static))
         # T = 100 samples per 0.5 s step; η = 200 / (400 + 400 + 66.7)
         assert "total 200 samples/s" in summary

@@ -8,13 +8,9 @@ from pathlib import Path
 
 import pytest
 from hetero_tui.services import REPO_ROOT
-from hetero_tui.services.inventory import (
-    HOST_FIELDS,
-    Inventory,
-    InventoryInvalid,
-    default_inventory_path,
-    validate_settings,
-)
+from hetero_tui.services.host_form import HOST_FIELDS
+from hetero_tui.services.inventory import Inventory, InventoryInvalid, default_inventory_path
+from hetero_tui.services.settings_form import validate_settings
 
 INVENTORY = REPO_ROOT / "inventory"
 

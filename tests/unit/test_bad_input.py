@@ -34,7 +34,7 @@ CASES = [
     ([], {"WORLD_SIZE": "2", "RANK": "2"}, "rank 2 is outside 0..1"),
     ([], {"MASTER_PORT": "http"}, "MASTER_PORT"),
     (["--master-port", "70000"], {}, "--master-port: must be a whole number in 1024-65535"),
-    ([], {"MASTER_PORT": "80"}, "MASTER_PORT: must be a whole number in 1024-65535, since rank 0 runs as uid"),
+    ([], {"MASTER_PORT": "80"}, "MASTER_PORT: must be a whole number in 1024-65535, since rank 0 runs"),
     (["--global-batch-size", "100", "--dataset-size", "50"], {}, "larger than the dataset (50 samples)"),
     (["--global-batch-size", "1"], {"WORLD_SIZE": "2"}, "smaller than the world size"),
     (["--gpu-profiles", "nowhere.json"], {}, "--gpu-profiles nowhere.json: no such file"),

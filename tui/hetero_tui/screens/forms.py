@@ -15,7 +15,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from hetero_tui.services.inventory import CHOICES, HOST_FIELDS, SETTINGS_FIELDS
+from hetero_tui.services.host_form import HOST_FIELDS
+from hetero_tui.services.settings_form import CHOICES, SETTINGS_FIELDS, validate_settings
 
 HOST_LABELS = {
     "name": "Name (inventory name)",
@@ -24,15 +25,6 @@ HOST_LABELS = {
     "ansible_port": "SSH port (empty: 22)",
     "hetero_ranks": "Ranks (empty: GPUs, or 1)",
     "hetero_rank": "First rank (empty: in order)",
-}
-NUMERIC = {"ansible_port", "hetero_ranks", "hetero_rank"} | {
-    "hetero_epochs",
-    "hetero_max_steps",
-    "hetero_global_batch_size",
-    "hetero_batch_size",
-    "hetero_master_port",
-    "hetero_save_every",
-    "hetero_seed",
 }
 
 
@@ -139,8 +131,6 @@ def host_form(inventory, original: str | None) -> FieldForm:
 
 
 def settings_form(inventory) -> FieldForm:
-    from hetero_tui.services.inventory import validate_settings
-
     current = inventory.settings
     fields = {name: "" if current.get(name) is None else str(current.get(name)) for name in SETTINGS_FIELDS}
     labels = {name: name.removeprefix("hetero_").replace("_", " ") for name in SETTINGS_FIELDS}
