@@ -1,0 +1,73 @@
+"""The learner: the model, its DDP wrapper, optimizer and schedule, and the exact step they take together.
+
+Each step takes samples [offset, offset+B) of the epoch's global order; this rank trains on its share,
+divides its summed loss by B, and DDP all-reduces gradients with SUM - so the step is exactly the one a
+single process would take on all B samples, whatever the split.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from .timing import StepTime, StepTimer, sum_allreduce_hook
+
+
+class Learner:
+    def __init__(
+        self, model: torch.nn.Module, device: torch.device, distributed: bool, lr: float, schedule_steps: int
+    ):
+        self.device = device
+        self.model = model.to(device)
+        self.timer = StepTimer(device)
+        self.net = self.model
+        if distributed:
+            self.net = DDP(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+            self.net.register_comm_hook(self.timer, sum_allreduce_hook)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=0.9)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=schedule_steps)
+        self.bytes_per_sample: float | None = None  # GPU memory one sample takes (caps a rank's share)
+
+    def to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, global_batch: int, start: float):
+        """One update on this rank's share (x, y) of a global batch; `start` is when the step began.
+
+        Returns the rank's part of the step's loss (the ranks' parts sum to it) and the step's timing.
+        """
+        self.timer.start()
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            base = torch.cuda.memory_allocated(self.device)
+        loss = F.cross_entropy(self.net(x), y, reduction="sum") / global_batch
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        backward_done = time.perf_counter()
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.bytes_per_sample = (torch.cuda.max_memory_allocated(self.device) - base) / len(x)
+        end = time.perf_counter()
+        compute = self.timer.compute_s(start, backward_done, end)
+        return loss.detach(), StepTime(compute_s=compute, step_s=end - start)
+
+    @property
+    def lr(self) -> float:
+        return self.scheduler.get_last_lr()[0]
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
