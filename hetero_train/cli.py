@@ -7,6 +7,7 @@ exit code 2 and no files written.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import warnings
@@ -168,7 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except PeerLost as e:
         print(f"hetero-train: {e}", file=sys.stderr, flush=True)
-        return PeerLost.exit_code
+        sys.stdout.flush()
+        # A collective that timed out leaves work inside torch's process group; its C++ teardown at
+        # interpreter exit can abort ("terminate called without an active exception", exit -6) after
+        # the line above. Snapshots and metrics are already on disk: leave at once with the documented code.
+        os._exit(PeerLost.exit_code)
     except Terminated:
         print(
             "hetero-train: stopped by SIGTERM (docker stop, or the Docker engine is stopping);"
