@@ -64,6 +64,12 @@ class LabConfig:
             raise ValueError(f"number of laptops n={self.n} must be between 1 and 80")
         if any(c <= 0 for c in self.cpus) or not self.cpus:
             raise ValueError(f"cpus={self.cpus}: every CPU quota must be a positive number, e.g. 1.0,0.6,0.4")
+        for path in self.shared_paths:
+            if hidden := [t for t in PRIVATE_DIRS if Path(t).resolve().is_relative_to(path)]:
+                raise ValueError(
+                    f"the lab cannot keep its files in {path}: every laptop has its own {hidden[0]}, which"
+                    " would hide them from it; put the checkout (or state_dir) in a directory of its own"
+                )
 
     @classmethod
     def beside_the_main_lab(cls, name: str, prefix: str, subnet: str, cpus: tuple[float, ...]) -> LabConfig:
@@ -99,6 +105,21 @@ class LabConfig:
             Laptop(f"{self.prefix}{i}", f"{self.subnet}.{10 + i}", self.cpus[min(i, len(self.cpus)) - 1], i)
             for i in range(1, self.n + 1)
         ]
+
+    @property
+    def shared_paths(self) -> list[Path]:
+        """What every laptop sees at the same path as the machine, wherever it lives: the checkout and the
+        lab's state directory (so the lab behaves alike with the checkout under /work or under /tmp)."""
+        paths = list(dict.fromkeys([REPO, self.state_dir.resolve()]))
+        return [p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)]
+
+    def brought_back(self) -> dict[str, list[Path]]:
+        """Private directory -> the shared paths under it, which the laptop gets back over its own copy."""
+        found = {
+            target: [p for p in self.shared_paths if p.is_relative_to(Path(target).resolve())]
+            for target in PRIVATE_DIRS
+        }
+        return {target: paths for target, paths in found.items() if paths}
 
     def is_lab_netns(self, name: str) -> bool:
         """True for every namespace this lab may have made, with any number of laptops (crash leftovers)."""

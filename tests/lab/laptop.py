@@ -76,28 +76,47 @@ def create_cpu_cgroup(cfg: LabConfig, laptop: Laptop) -> None:
     (cg / "cpu.cfs_quota_us").write_text(str(int(laptop.cpus * CFS_PERIOD_US)))
 
 
-def start_holder(cfg: LabConfig, laptop: Laptop) -> int:
-    """Start the process owning the laptop's mount namespace; returns its pid once the mounts are in place."""
+def holder_script(cfg: LabConfig, laptop: Laptop) -> str:
+    """The holder's shell script: give the laptop its private directories and files, then wait forever."""
     d = cfg.laptop_dir(laptop)
+    brought_back = cfg.brought_back()
+    # The checkout and state dir under a private directory (a checkout under /tmp) are bind-mounted into the
+    # laptop's own copy first, at the same path, while the machine's still shows; that copy then goes over
+    # the directory with its submounts (--rbind). So the laptop sees them as with a checkout under /work.
+    stage = [
+        (path, d / PRIVATE_DIRS[target] / path.relative_to(Path(target).resolve()))
+        for target, paths in brought_back.items()
+        for path in paths
+    ]
     binds = [(d / sub, target) for target, sub in {**PRIVATE_DIRS, **PRIVATE_FILES}.items()]
-    # A target holding the state dir (a checkout under /tmp) goes last: the sources must stay visible.
+    # A target holding the state dir goes last: the sources of the others must stay visible.
     binds.sort(key=lambda bind: d.resolve().is_relative_to(Path(bind[1]).resolve()))
-    script = "\n".join(
+    q = shlex.quote
+    return "\n".join(
         [
             "set -e",
             f"hostname {laptop.name}",
-            *(f"mount --bind {shlex.quote(str(src))} {target}" for src, target in binds),
+            *(f"mkdir -p {q(str(at))} && mount --bind {q(str(path))} {q(str(at))}" for path, at in stage),
+            *(
+                f"mount {'--rbind' if target in brought_back else '--bind'} {q(str(src))} {target}"
+                for src, target in binds
+            ),
             "mkdir -p /run/sshd /run/lock",
             "echo ready",
             "exec sleep infinity >/dev/null",
         ]
     )
+
+
+def start_holder(cfg: LabConfig, laptop: Laptop) -> int:
+    """Start the process owning the laptop's mount namespace; returns its pid once the mounts are in place."""
+    d = cfg.laptop_dir(laptop)
     with (d / "holder.log").open("w") as log:
         proc = subprocess.Popen(
             [
                 *["nsenter", f"--net=/run/netns/{laptop.name}"],
                 *["unshare", "--mount", "--uts", "--propagation", "private"],
-                *["sh", "-c", script],
+                *["sh", "-c", holder_script(cfg, laptop)],
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

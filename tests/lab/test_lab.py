@@ -204,7 +204,7 @@ def _alive(pid: int) -> bool:
 
 
 # A second, one-laptop lab beside the main one: other names, another subnet, its own state directory,
-# under /tmp as a checkout there would have it (each laptop has its own /tmp).
+# under /tmp as a checkout there would have it (each laptop has its own /tmp, and gets the lab's files back).
 SMALL_LAB = LabConfig.beside_the_main_lab("test", prefix="tl", subnet="10.77.1", cpus=(0.5,))
 
 
@@ -219,6 +219,8 @@ def test_lab_up_cleans_crash_leftovers_and_lab_down_leaves_nothing(base_image):
         assert not _alive(crashed._holders["tl1"])
         lap = lab.laptops[0]
         assert lab.ssh(lap, "hostname", check=True).stdout.strip() == lap.name
+        # The lab's files are under /tmp, each laptop's own; the laptop sees them where the machine does.
+        assert lab.run(lap, ["cat", str(cfg.inventory)], check=True).stdout == cfg.inventory.read_text()
         lab.load_image(lap, base_image)
         for network in ("host", "none"):
             lab.docker(lap, "run", "-d", "--network", network, base_image, "sleep", "600", check=True)
