@@ -6,87 +6,36 @@ at the same step and never disagree. Balancing only moves the split; the step st
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .costmodel import Affine, Observations, affine_shares, step_compute_s
+from .shares import apply_caps, largest_remainder, memory_cap
 
-def largest_remainder(weights: Sequence[float], total: int, minimum: int = 1) -> list[int]:
-    """Integer shares proportional to `weights`, summing to `total`, each at least `minimum`."""
-    n = len(weights)
-    if n == 0 or total < n * minimum:
-        raise ValueError(f"cannot give {n} ranks at least {minimum} of {total} samples")
-    wsum = float(sum(weights))
-    quotas = [w / wsum * total for w in weights] if wsum > 0 else [total / n] * n
-    shares = [math.floor(q) for q in quotas]
-    # Hand out what rounding down left, largest fractional part first (ties: lower rank).
-    order = sorted(range(n), key=lambda i: (-(quotas[i] - shares[i]), i))
-    for i in order[: total - sum(shares)]:
-        shares[i] += 1
-    # Every rank keeps at least `minimum`; take the samples from the largest shares.
-    for i in range(n):
-        while shares[i] < minimum:
-            donor = max(range(n), key=lambda j: (shares[j], -j))
-            shares[donor] -= 1
-            shares[i] += 1
-    return shares
-
-
-def apply_caps(weights: Sequence[float], total: int, caps: Sequence[int | None]) -> list[int]:
-    """Shares proportional to weights, but no rank above its cap (e.g. what fits in GPU memory).
-
-    What a capped rank cannot take goes to the others in proportion to their weights. If the caps cannot
-    hold the whole batch, the caps are ignored (the batch size is the user's, not ours to shrink).
-    """
-    n = len(weights)
-    if all(c is None for c in caps) or sum(c if c is not None else total for c in caps) < total:
-        return largest_remainder(weights, total)
-    fixed: dict[int, int] = {}
-    while True:
-        free = [i for i in range(n) if i not in fixed]
-        rest = total - sum(fixed.values())
-        wsum = sum(weights[i] for i in free)
-        over = [
-            i
-            for i in free
-            if caps[i] is not None and (weights[i] / wsum if wsum else 1 / len(free)) * rest > caps[i]
-        ]
-        if not over:
-            break
-        for i in over:
-            fixed[i] = max(1, caps[i])
-    sub = largest_remainder([weights[i] for i in free], total - sum(fixed.values())) if free else []
-    shares = [0] * n
-    for i, s in fixed.items():
-        shares[i] = s
-    for i, s in zip(free, sub, strict=True):
-        shares[i] = s
-    return shares
-
-
-def memory_cap(free_bytes: int | None, bytes_per_sample: float | None, headroom: float = 0.8) -> int | None:
-    """Largest share that fits in the free device memory, keeping 20% headroom; None if unknown."""
-    if free_bytes is None or not bytes_per_sample or bytes_per_sample <= 0:
-        return None
-    return max(1, int(free_bytes * headroom / bytes_per_sample))
+__all__ = ["Balancer", "BalanceSettings", "apply_caps", "largest_remainder", "memory_cap"]
 
 
 @dataclass
 class BalanceSettings:
     ema: float = 0.5  # weight of the newest window in the smoothed throughput
-    damping: float = 0.5  # move this fraction of the way to the target per re-plan
-    hysteresis: float = 0.03  # ignore targets closer than this fraction of the batch
+    damping: float = 0.5  # before the model plans (model_windows): move this fraction of the way
+    hysteresis: float = 0.03  # ignore moves that gain less than this fraction (of the batch, or step time)
     change: float = 0.25  # adaptive: a window this far off the smoothed speed means the machine changed
     warmup_windows: int = 1  # the first window is slow (allocation, caches): do not learn from it
+    model_windows: int = 1  # from this many learned windows on, plan from the cost model, undamped
+    # (1: the first move is already undamped; with 5% timing noise that settled monotonically in all of
+    # 200 simulated runs, against 83% when the first move was damped)
 
 
 @dataclass
 class Balancer:
     """Re-plans shares from each rank's measured pure compute time.
 
-    static: never moves. dynamic: EMA-smoothed throughput, damped moves, hysteresis against jitter.
-    adaptive: dynamic, plus when a rank's speed jumps (another program, thermal throttling) the old
-    average is dropped and the plan moves at once; shares are capped by what fits in device memory.
+    static: never moves. dynamic: for the first window, proportional to EMA-smoothed throughput and
+    damped; from the second on, the cost model's equal-finish shares (t_i(b) = a_i + c_i*b fitted per
+    rank), applied in one move when the model predicts the step gets at least `hysteresis` faster.
+    adaptive: dynamic, plus when a rank's speed jumps (another program, thermal throttling) what was
+    learned about it is dropped and the plan moves at once; shares are capped by what fits in device memory.
     """
 
     policy: str
@@ -95,37 +44,94 @@ class Balancer:
     smoothed: list[float] | None = None
     windows_seen: int = 0
     moved_last: bool = False  # the last window ran on new shares: its speeds are not comparable
+    seen: Observations | None = None  # what the cost model learned
+
+    def __post_init__(self) -> None:
+        if self.seen is None:
+            self.seen = Observations(len(self.shares))
 
     @property
     def total(self) -> int:
         return sum(self.shares)
 
+    @property
+    def models(self) -> list[Affine] | None:
+        """Each rank's fitted compute model, once every rank has a learned window."""
+        return self.seen.models()
+
+    @property
+    def comm_s(self) -> float | None:
+        return self.seen.comm_s
+
+    def predicted_samples_per_s(self, shares: Sequence[int] | None = None) -> float | None:
+        """The model's samples/s for a plan (the current one by default); None before it has data."""
+        models = self.models
+        if models is None:
+            return None
+        shares = self.shares if shares is None else shares
+        return sum(shares) / (step_compute_s(models, shares) + (self.seen.comm_s or 0.0))
+
     def observe(
-        self, samples: Sequence[int], compute_s: Sequence[float], caps: Sequence[int | None] | None = None
+        self,
+        samples: Sequence[int],
+        compute_s: Sequence[float],
+        caps: Sequence[int | None] | None = None,
+        comm_s: Sequence[float] | None = None,
+        steps: int | None = None,
     ) -> list[int] | None:
-        """Feed one window of per-rank (samples, compute seconds); returns new shares, or None to keep."""
+        """Feed one window of per-rank (samples, compute seconds, comm seconds) over `steps` steps (by
+        default inferred from the current shares); returns new shares, or None to keep."""
         self.windows_seen += 1
         if self.policy == "static" or self.windows_seen <= self.settings.warmup_windows:
             return None
-        if any(t <= 0 for t in compute_s):
+        if any(t <= 0 for t in compute_s) or any(s <= 0 for s in samples):
             return None
         speed = [s / t for s, t in zip(samples, compute_s, strict=True)]
         damping = self.settings.damping
-        if self.smoothed is None:
-            self.smoothed = speed
-        elif (
-            self.policy == "adaptive"
-            and not self.moved_last  # a speed change on unchanged shares means the machine changed
-            and any(abs(v / m - 1) > self.settings.change for v, m in zip(speed, self.smoothed, strict=True))
-        ):
-            self.smoothed, damping = speed, 1.0  # the machine changed: forget the old average, move now
+        changed = self._changed(speed)
+        if self.smoothed is None or changed:  # forget the old average and what was learned, move now
+            self.smoothed, damping = speed, 1.0 if changed else damping
+            self.seen.forget(changed)
         else:
             a = self.settings.ema
             self.smoothed = [a * v + (1 - a) * m for v, m in zip(speed, self.smoothed, strict=True)]
+        self._learn(samples, compute_s, comm_s, steps)
         self.moved_last = False
         total = self.total
         caps = caps if self.policy == "adaptive" and caps else [None] * len(self.shares)
-        target = apply_caps(self.smoothed, total, caps)
+        models = self.models
+        if models is not None and self.seen.windows >= self.settings.model_windows:
+            new = affine_shares(models, total, caps)
+            now, then = (1 / self.predicted_samples_per_s(s) for s in (self.shares, new))
+            if now - then <= self.settings.hysteresis * now:
+                return None
+        else:
+            new = self._damped(apply_caps(self.smoothed, total, caps), damping)
+        if new is None or new == self.shares:
+            return None
+        self.shares = new
+        self.moved_last = True
+        return new
+
+    def _changed(self, speed: list[float]) -> list[int]:
+        """adaptive: the ranks whose speed jumped on unchanged shares - their machine changed."""
+        if self.policy != "adaptive" or self.moved_last or self.smoothed is None:
+            return []
+        return [
+            r for r, (v, m) in enumerate(zip(speed, self.smoothed, strict=True))
+            if abs(v / m - 1) > self.settings.change
+        ]  # fmt: skip
+
+    def _learn(self, samples, compute_s, comm_s, steps) -> None:
+        """Per step means of the window into the cost model. The world's exposed communication is the
+        least any rank waited after its compute: the slowest rank waits for nobody, only the all-reduce."""
+        steps = steps or sum(samples) / self.total
+        comm = min(comm_s) / steps if comm_s else None
+        self.seen.add([s / steps for s in samples], [t / steps for t in compute_s], comm)
+
+    def _damped(self, target: list[int], damping: float) -> list[int] | None:
+        """Part of the way to a proportional target, or None if the target is within the hysteresis."""
+        total = self.total
         if (
             max(abs(t - s) for t, s in zip(target, self.shares, strict=True))
             <= self.settings.hysteresis * total
@@ -136,10 +142,6 @@ class Balancer:
         # Close enough after this move: land on the target instead of creeping towards it.
         if max(abs(t - m) for t, m in zip(target, new, strict=True)) <= self.settings.hysteresis * total:
             new = target
-        if new == self.shares:
-            return None
-        self.shares = new
-        self.moved_last = True
         return new
 
     def state_dict(self) -> dict:
@@ -148,6 +150,8 @@ class Balancer:
             "shares": list(self.shares),
             "smoothed": self.smoothed,
             "windows": self.windows_seen,
+            "moved_last": self.moved_last,
+            "model": self.seen.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -155,3 +159,6 @@ class Balancer:
         self.smoothed = state.get("smoothed")
         self.windows_seen = state.get("windows", 0)
         self.moved_last = state.get("moved_last", False)
+        self.seen = Observations(len(self.shares))
+        if state.get("model"):
+            self.seen.load_state_dict(state["model"])

@@ -65,11 +65,16 @@ class StepTime:
     compute_s: float
     step_s: float  # the whole step, from picking its samples to the optimizer's update
 
+    @property
+    def comm_s(self) -> float:
+        """Waiting for slower ranks plus the all-reduce time that backward did not hide."""
+        return max(0.0, self.step_s - self.compute_s)
+
     def fields(self, share: int, global_batch: int) -> dict:
         """The step event's timing fields, for this rank's share of a global batch."""
         return {
             "compute_s": round(self.compute_s, 6),
-            "comm_s": round(max(0.0, self.step_s - self.compute_s), 6),
+            "comm_s": round(self.comm_s, 6),
             "step_s": round(self.step_s, 6),
             "samples_per_s": round(share / self.step_s, 2),
             "global_samples_per_s": round(global_batch / self.step_s, 2),
@@ -78,14 +83,19 @@ class StepTime:
 
 @dataclass
 class Tally:
-    """Samples this rank trained on, and the local compute seconds they took."""
+    """Samples this rank trained on, the local compute seconds they took, and the seconds it then spent
+    waiting and communicating, over a number of steps (the cost model wants per-step means)."""
 
     samples: int = 0
     compute_s: float = 0.0
+    comm_s: float = 0.0
+    steps: int = 0
 
-    def add(self, samples: int, compute_s: float) -> None:
+    def add(self, samples: int, compute_s: float, comm_s: float = 0.0) -> None:
         self.samples += samples
         self.compute_s += compute_s
+        self.comm_s += comm_s
+        self.steps += 1
 
     @property
     def samples_per_s(self) -> float | None:
@@ -99,9 +109,9 @@ class Throughput:
         self.window = Tally()
         self.run = Tally()
 
-    def add(self, samples: int, compute_s: float) -> None:
-        self.window.add(samples, compute_s)
-        self.run.add(samples, compute_s)
+    def add(self, samples: int, compute_s: float, comm_s: float = 0.0) -> None:
+        self.window.add(samples, compute_s, comm_s)
+        self.run.add(samples, compute_s, comm_s)
 
     def take_window(self) -> Tally:
         """The window so far; the next one starts empty."""

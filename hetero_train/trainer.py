@@ -13,7 +13,7 @@ import time
 import torch
 import torch.distributed as dist
 
-from . import data, hardware, rendezvous
+from . import costmodel, data, hardware, rendezvous
 from .balance import Balancer, memory_cap
 from .config import Config
 from .errors import PeerLost
@@ -49,6 +49,7 @@ class Trainer:
         self.sampler = GlobalSampler(len(dataset), cfg.seed, world.size)
         policy = cfg.load_balance_policy if cfg.enable_load_balancing else "static"
         self.balancer = Balancer(policy, list(start.shares))
+        self.last_verdict: tuple | None = None  # the last best subset reported on stderr
         self.step, self.epoch, self.offset = 0, 0, 0
         self.throughput = Throughput()
         self.snapshots = Snapshots(self.exp.snapshots, cfg, world, self.global_batch)
@@ -94,7 +95,7 @@ class Trainer:
         self.profiler.after_step(self.step)
         self.offset += part.batch
         share = len(part.indices)
-        self.throughput.add(share, took.compute_s)
+        self.throughput.add(share, took.compute_s, took.comm_s)
         return loss, {"share": share, "shares": part.shares, **took.fields(share, part.batch)}
 
     # --- what happens between steps ---------------------------------------------------------------
@@ -111,6 +112,9 @@ class Trainer:
             "device": self.hw.device,
             "lr": self.learner.lr,
         }
+        predicted = self.balancer.predicted_samples_per_s()
+        if predicted is not None:  # what the cost model expects of the current plan
+            fields["predicted_samples_per_s"] = round(predicted, 2)
         emit("step", **fields)
         self.metrics.add_step({"time": time.time(), **fields})
         self.progress.update(self.step, fields["loss"], fields["global_samples_per_s"])
@@ -118,10 +122,10 @@ class Trainer:
     def _rebalance(self) -> None:
         cap = memory_cap(hardware.gpu_available_bytes(self.hw.device), self.learner.bytes_per_sample)
         window = self.throughput.take_window()
-        gathered = self.world.all_gather((window.samples, window.compute_s, cap))
-        samples, compute, caps = (list(col) for col in zip(*gathered, strict=True))
+        gathered = self.world.all_gather((window.samples, window.compute_s, cap, window.comm_s, window.steps))
+        samples, compute, caps, comm, steps = (list(col) for col in zip(*gathered, strict=True))
         old = list(self.shares)
-        new = self.balancer.observe(samples, compute, caps)
+        new = self.balancer.observe(samples, compute, caps, comm_s=comm, steps=max(steps))
         if new is not None:
             speeds = [round(s / t, 1) if t else None for s, t in zip(samples, compute, strict=True)]
             policy = self.balancer.policy
@@ -129,7 +133,37 @@ class Trainer:
                 print(f"hetero-train: step {self.step}: shares {old} -> {new} ({policy};"
                       f" measured samples/s {speeds})", file=sys.stderr, flush=True)  # fmt: skip
             emit("plan", rank=self.rank, step=self.step, shares=new, previous=old, reason=policy,
-                 global_batch=self.global_batch, measured_samples_per_s=speeds)  # fmt: skip
+                 global_batch=self.global_batch, measured_samples_per_s=speeds,
+                 **self._model_fields())  # fmt: skip
+        self._forecast()
+
+    def _model_fields(self) -> dict:
+        """The cost model behind a plan: per-rank a (s/step) and c (s/sample), comm and predicted speed."""
+        models, predicted = self.balancer.models, self.balancer.predicted_samples_per_s()
+        if models is None or predicted is None:
+            return {}
+        return {
+            "model": [{"a": round(m.a, 6), "c": round(m.c, 9)} for m in models],
+            "comm_s": round(self.balancer.comm_s or 0.0, 6),
+            "predicted_samples_per_s": round(predicted, 2),
+        }
+
+    def _forecast(self) -> None:
+        """Every re-plan window: what the model predicts for the whole world and for its best subset, and
+        why that subset leaves ranks out. Report only: the world is not re-formed (yet)."""
+        models = self.balancer.models
+        if models is None or self.balancer.policy == "static":
+            return
+        names = [str(r.get("hostname", i)) for i, r in enumerate(self.world.records)]
+        seen = costmodel.best_subset(models, self.global_batch, self.balancer.comm_s or 0.0, names=names)
+        emit("forecast", rank=self.rank, step=self.step, shares=self.shares, **seen.record())
+        verdict = (seen.best.ranks, tuple(seen.left_out))
+        if self.rank == 0 and seen.left_out and verdict != self.last_verdict:
+            print(f"hetero-train: step {self.step}: the cost model predicts {seen.best.samples_per_s:.0f}"
+                  f" samples/s with ranks {list(seen.best.ranks)} against {seen.world.samples_per_s:.0f} with"
+                  f" all; {'; '.join(seen.left_out.values())} (all ranks keep training)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        self.last_verdict = verdict
 
     def _end_epoch(self) -> None:
         self.epoch += 1
