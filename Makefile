@@ -57,9 +57,10 @@ image: wheelhouse base-image
 # --- The lab: N "laptops" on this machine (network + mount namespaces, own sshd and dockerd); see tests/lab ---
 N ?= 3
 LAB_CPUS ?= 1.0,0.6,0.4
+LINKS ?=
 .PHONY: lab-up lab-down lab-status base-image
 lab-up:
-	$(PYTHON) -m tests.lab up -n $(N) --cpus $(LAB_CPUS)
+	$(PYTHON) -m tests.lab up -n $(N) --cpus $(LAB_CPUS) --links "$(LINKS)"
 
 lab-down:
 	$(PYTHON) -m tests.lab down

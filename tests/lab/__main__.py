@@ -1,4 +1,4 @@
-"""python -m tests.lab up -n 3 [--cpus 1.0,0.6,0.4] | down | status | base-image"""
+"""python -m tests.lab up -n 3 [--cpus 1.0,0.6,0.4] [--links 1gbit,300mbit] | down | status | base-image"""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from . import base_image, system
 from .config import DEFAULT_CPUS, LabConfig, parse_cpus
 from .lab import down, status, up
+from .links import PROFILES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +21,13 @@ def main(argv: list[str] | None = None) -> int:
         "--cpus",
         default=",".join(map(str, DEFAULT_CPUS)),
         help="CPU quota per laptop, comma-separated; the last repeats (default 1.0,0.6,0.4)",
+    )
+    p_up.add_argument(
+        "--links",
+        default="",
+        help="each laptop's link: a profile (" + ", ".join(PROFILES) + ") or rates per laptop, the last"
+        " repeating, e.g. 1gbit,1gbit,300mbit (1gbit/2ms adds delay where the kernel has netem);"
+        " default unshaped",
     )
     sub.add_parser("down", help="remove everything the lab made")
     sub.add_parser("status", help="report the lab's health (exit 0 when healthy)")
@@ -36,12 +44,15 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> int:
     if args.command == "up":
         try:
-            cfg = LabConfig(n=args.n, cpus=parse_cpus(args.cpus))
+            cfg = LabConfig(n=args.n, cpus=parse_cpus(args.cpus), links=args.links)
         except ValueError as e:
             print(f"lab: {e}", file=sys.stderr)
             return 2
         lab = up(cfg)
-        print(f"lab up: {', '.join(f'{x.name}={x.address}' for x in lab.laptops)}; inventory {lab.inventory}")
+        print(
+            f"lab up: {', '.join(f'{x.name}={x.address} ({lab.link(x)})' for x in lab.laptops)};"
+            f" inventory {lab.inventory}"
+        )
     elif args.command == "down":
         down(LabConfig())
     elif args.command == "status":

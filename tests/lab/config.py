@@ -7,6 +7,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from .links import Link, parse_links
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Three laptops of clearly different speed; more laptops repeat the last quota.
@@ -58,6 +60,7 @@ class LabConfig:
     outsider: str = "lab-out"
     cgroup: str = "hetero-lab"  # cgroup v1 directory holding one cpu cgroup per laptop
     state_dir: Path = REPO / "build" / "lab"
+    links: str = ""  # LINKS: a profile or links per laptop (tests/lab/links.py); empty leaves them unshaped
 
     def __post_init__(self):
         if not 1 <= self.n <= 80:
@@ -70,6 +73,7 @@ class LabConfig:
                     f"the lab cannot keep its files in {path}: every laptop has its own {hidden[0]}, which"
                     " would hide them from it; put the checkout (or state_dir) in a directory of its own"
                 )
+        self.link_plan  # noqa: B018 - a LINKS value the lab cannot apply is refused before anything is made
 
     @classmethod
     def beside_the_main_lab(cls, name: str, prefix: str, subnet: str, cpus: tuple[float, ...]) -> LabConfig:
@@ -105,6 +109,11 @@ class LabConfig:
             Laptop(f"{self.prefix}{i}", f"{self.subnet}.{10 + i}", self.cpus[min(i, len(self.cpus)) - 1], i)
             for i in range(1, self.n + 1)
         ]
+
+    @property
+    def link_plan(self) -> dict[str, Link | None]:
+        """Laptop name -> its link as LINKS asks (None: unshaped); a one-line ValueError when it cannot be."""
+        return parse_links(self.links, [lap.name for lap in self.laptops])
 
     @property
     def shared_paths(self) -> list[Path]:

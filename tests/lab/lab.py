@@ -11,8 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import inventory, keys, laptop, network, system
-from .config import COPIED_DIRS, LabConfig, Laptop
+from . import inventory, keys, laptop, links, network, system
+from .config import COPIED_DIRS, LAPTOP_IFNAME, LabConfig, Laptop
 from .shell import argv, progress, run
 from .teardown import CREATED_MOUNTPOINTS, teardown
 
@@ -95,6 +95,45 @@ class Lab:
         for lap in self.laptops:
             laptop.bind_private_copy(self._holders[lap.name], self.cfg, lap, path)
 
+    # --- shaped links (tests/lab/links.py) ---
+    def wire(self, which) -> links.Wire:
+        lap = self.laptop(which)
+        return links.Wire(lap.name, LAPTOP_IFNAME, lap.host_veth)
+
+    def link(self, which) -> str:
+        """The laptop's link as tc reports it now: 'unshaped', '300mbit', or each direction if they differ."""
+        return links.summary(self.wire(which))
+
+    def shape(self, which, link: str | None) -> None:
+        """Shape one laptop's link both ways (`300mbit`, `1gbit/2ms` where the kernel has netem)."""
+        name = self.laptop(which).name
+        self.apply_links({name: links.parse_link(link or "unshaped", name)})
+
+    def unshape(self, which=None) -> None:
+        """Back to unshaped: one laptop's link, or (by default) every laptop's."""
+        chosen = self.laptops if which is None else [self.laptop(which)]
+        self.apply_links(dict.fromkeys(lap.name for lap in chosen))
+
+    def apply_links(self, plan: dict[str, links.Link | None]) -> None:
+        links.apply({self.wire(name): link for name, link in plan.items()})
+
+    @contextlib.contextmanager
+    def shaped(self, value: str | dict[str, str]):
+        """Links as a LINKS value asks (`50mbit`, `1gbit,1gbit,300mbit`, `home-wifi`), or only the laptops
+        named ({"lap2": "50mbit"}), for a while; on leaving, whatever happened inside, every link goes back
+        to what tc showed on entering."""
+        if isinstance(value, dict):
+            plan = {self.laptop(k).name: links.parse_link(v, self.laptop(k).name) for k, v in value.items()}
+        else:
+            plan = links.parse_links(value, [lap.name for lap in self.laptops])
+        before = links.snapshot(self.wire(lap) for lap in self.laptops)
+        self.apply_links(plan)
+        try:
+            yield self
+        finally:
+            if failed := links.restore(before):
+                raise RuntimeError("links could not be put back: " + "; ".join(failed))
+
     def problems(self) -> list[str]:
         """Why this lab is not healthy; empty when every laptop answers on SSH and Docker."""
         found = []
@@ -132,6 +171,7 @@ def up(cfg: LabConfig) -> Lab:
             progress(f"lab already up and healthy ({len(existing.laptops)} laptops): {cfg.inventory}")
             inventory.write(cfg, existing.laptops)  # the same lab; the inventory may have gained settings
             existing.reused = True
+            _shape(existing, cfg)
             return existing
         started = time.monotonic()
         system.ensure_packages()
@@ -139,8 +179,17 @@ def up(cfg: LabConfig) -> Lab:
         progress("cleaning leftovers of any earlier lab")
         teardown(cfg)
         lab = _build(cfg)
+        _shape(lab, cfg)
         progress(f"lab up in {time.monotonic() - started:.1f}s; inventory: {cfg.inventory}")
         return lab
+
+
+def _shape(lab: Lab, cfg: LabConfig) -> None:
+    """Make every laptop's link what LINKS asks (unshaped when it asks nothing)."""
+    plan = cfg.link_plan
+    if any(plan.values()):
+        progress("links: " + ", ".join(f"{name} {links.describe(link)}" for name, link in plan.items()))
+    lab.apply_links(plan)
 
 
 def _same_shape(lab: Lab, cfg: LabConfig) -> bool:
@@ -206,6 +255,13 @@ def session(cfg: LabConfig):
             down(cfg)
 
 
+def _link_or_why(lab: Lab, lap: Laptop) -> str:
+    try:
+        return lab.link(lap)
+    except (RuntimeError, ValueError) as e:  # a laptop whose namespace is gone; problems() says so
+        return f"unknown ({e})"
+
+
 def down(cfg: LabConfig) -> None:
     with locked(cfg):
         teardown(cfg)
@@ -218,7 +274,7 @@ def status(cfg: LabConfig) -> tuple[bool, list[str]]:
     if lab is None:
         leftover = ", ".join(network.lab_namespaces(cfg))
         return False, ["lab is down" + (f" (leftovers: {leftover}; run lab-down)" if leftover else "")]
-    lines = [f"{x.name}  {x.address}  {x.cpus} CPUs" for x in lab.laptops]
+    lines = [f"{x.name}  {x.address}  {x.cpus} CPUs  link {_link_or_why(lab, x)}" for x in lab.laptops]
     lines.append(f"{cfg.outsider}  {cfg.outsider_address}  (outside the inventory)")
     lines.append(f"inventory: {cfg.inventory}")
     problems = lab.problems()
