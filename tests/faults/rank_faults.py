@@ -8,11 +8,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
+
+from tests.ansible.playbook import ansible_playbook
 
 
 def events(lab, laptop: str, container: str, kind: str | None = None) -> list[dict]:
@@ -62,16 +63,13 @@ def wait_until(what: str, predicate, limit_s: float, poll_s: float = 1.0):
 
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 EXPERIMENTS = "/var/lib/hetero-cluster/experiments"
 HANG_GUARD_S = 900  # generous upper bounds on waits, so a broken recovery fails instead of hanging
 
 
 def playbook(inventory: Path, name: str, extra: dict) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), f"playbooks/{name}", "-e", json.dumps(extra)]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=HANG_GUARD_S)
+    """`ansible-playbook -i inventory playbooks/<name> -e <extra>` through the project's one runner."""
+    return ansible_playbook(f"playbooks/{name}", inventory, "-e", json.dumps(extra), timeout=HANG_GUARD_S)
 
 
 def final_weights(lab, laptop: str, experiment: str) -> dict:

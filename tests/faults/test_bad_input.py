@@ -6,20 +6,18 @@ new container). Settings that need no hardware facts are refused before any host
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.ansible.playbook import ansible_playbook
 from tests.faults.catalogue import CASES, DELETE, Case
 from tests.faults.laptop_state import laptop_state
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 CONTROLLER_PLAY = "Preflight - the settings, checked on the controller before any host is contacted"
 
 
@@ -42,17 +40,9 @@ def write_case(case: Case, lab, dest: Path) -> Path:
 
 
 def run_site(inventory: Path, extra_vars: dict, playbook: str = "site.yml") -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",  # one result per line: easy to read back
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), playbook]
-    if extra_vars:
-        cmd += ["-e", json.dumps(extra_vars)]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    extra = ["-e", json.dumps(extra_vars)] if extra_vars else []
+    env = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}  # one result per line: easy to read back
+    return ansible_playbook(playbook, inventory, *extra, env=env, timeout=900)
 
 
 def failures(stdout: str) -> list[tuple[str, str]]:

@@ -1,16 +1,13 @@
-"""Run one of the project's playbooks with ansible-playbook against an inventory written by a test."""
+"""Run one of the project's playbooks (the project's one runner) against an inventory written by a test."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.ansible.playbook import REPO, ansible_playbook
 
 
 def write_inventory(directory: Path, hosts: dict[str, dict]) -> Path:
@@ -23,13 +20,5 @@ def write_inventory(directory: Path, hosts: dict[str, dict]) -> Path:
 
 
 def playbook(name: str, inventory: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
-    return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / name), *extra],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """`ansible-playbook -i inventory playbooks/<name> extra...`, read as a command's result."""
+    return ansible_playbook(f"playbooks/{name}", inventory, *extra, timeout=int(timeout))

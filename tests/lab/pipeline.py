@@ -1,6 +1,7 @@
 """Run the delivery playbooks (site.yml, distribute, launch, stop, status, collect) against the lab the way a
-user does — ansible-playbook with the repository's ansible.cfg, real SSH — and read back, per play, what
-changed. Used by the end-to-end tests (tests/lab/test_site.py, test_distribute.py) and bench/distribute.py."""
+user does — ansible-playbook with the repository's ansible.cfg, real SSH, through the project's one runner
+(hetero_tui.services.runner) — and read back, per play, what changed (PlaybookResult). Used by the
+end-to-end tests (tests/lab/test_site.py, test_distribute.py) and bench/distribute.py."""
 
 from __future__ import annotations
 
@@ -9,19 +10,15 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import tempfile
-from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import ansible_runner
+from hetero_tui.services.playbook_result import PlaybookResult
+from hetero_tui.services.runner import run_playbook as run
 
 from tests.lab.config import LabConfig
 from tests.lab.lab import session
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 EXPERIMENTS = "/var/lib/hetero-cluster/experiments"
 
 # A run of a few seconds: 6 steps of 24 samples over 3 ranks, snapshots every 3 steps.
@@ -60,93 +57,12 @@ def delivery_lab(shared):
         yield own
 
 
-@dataclass
-class PlaybookRun:
-    rc: int
-    stdout: str
-    # One entry per task result: (play, task, host, status, changed).
-    tasks: list = field(default_factory=list)
-
-    def changed_per_play(self) -> dict[str, dict[str, int]]:
-        """{play name: {host: changed tasks}}, the PLAY RECAP split by play."""
-        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for play, _task, host, _status, changed in self.tasks:
-            counts[play][host] += int(changed)
-        return {play: dict(hosts) for play, hosts in counts.items()}
-
-    def changed_in(self, play_prefix: str) -> dict[str, int]:
-        """Changed tasks per host over the plays whose name starts with play_prefix."""
-        total: dict[str, int] = defaultdict(int)
-        for play, hosts in self.changed_per_play().items():
-            if play.startswith(play_prefix):
-                for host, n in hosts.items():
-                    total[host] += n
-        return dict(total)
-
-    def changed_tasks(self, play_prefix: str = "") -> list[tuple[str, str]]:
-        return [
-            (task, host)
-            for play, task, host, _, changed in self.tasks
-            if changed and play.startswith(play_prefix)
-        ]
-
-    def failures(self) -> list[tuple[str, str]]:
-        """(task, host) of every failed or unreachable task result, to say why a run failed."""
-        return [
-            (task, host) for _, task, host, status, _ in self.tasks if status in ("failed", "unreachable")
-        ]
-
-    def statuses(self, task_prefix: str, host: str) -> list[str]:
-        return [status for _, task, h, status, _ in self.tasks if h == host and task.startswith(task_prefix)]
-
-
-STATUS = {
-    "runner_on_ok": "ok",
-    "runner_on_skipped": "skipped",
-    "runner_on_failed": "failed",
-    "runner_on_unreachable": "unreachable",
-}
-
-
 def run_playbook(
     playbook: str, inventory: Path, data_dir: Path, extra_vars: dict | None = None, repo: Path = REPO
-) -> PlaybookRun:
-    """ansible-playbook through ansible-runner (events carry the play of every task result); `repo` is the
-    checkout whose playbooks, roles and ansible.cfg run."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    control_dir = tempfile.mkdtemp(prefix="hcp-", dir="/tmp")
-    env = {
-        "ANSIBLE_CONFIG": str(repo / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        # ansible-runner turns host-key checking off by default; a user's run keeps it on, so do we.
-        "ANSIBLE_HOST_KEY_CHECKING": "True",
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        # Own SSH control sockets: other ansible runs against the same laptops (other sessions on this
-        # machine) then cannot close a connection under this one. Short path: sockets have a length limit.
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": control_dir,
-    }
-    try:
-        runner = ansible_runner.run(
-            private_data_dir=str(data_dir),
-            project_dir=str(repo),
-            playbook=str(repo / playbook),
-            inventory=str(inventory),
-            extravars=extra_vars or {},
-            envvars=env,
-            quiet=True,
-            timeout=1800,
-        )
-    finally:
-        shutil.rmtree(control_dir, ignore_errors=True)
-    tasks = []
-    for event in runner.events:
-        status = STATUS.get(event.get("event"))
-        data = event.get("event_data", {})
-        if status and data.get("task"):
-            task = f"{data.get('role', '')} : {data['task']}".lstrip(" :")
-            changed = bool((data.get("res") or {}).get("changed"))
-            tasks.append((data.get("play", ""), task, data.get("host"), status, changed))
-    return PlaybookRun(rc=runner.rc, stdout=runner.stdout.read(), tasks=tasks)
+) -> PlaybookResult:
+    """ansible-playbook through the project's one runner, artifacts kept in data_dir; `repo` is the checkout
+    whose playbooks, roles and ansible.cfg run."""
+    return run(playbook, inventory, extravars=extra_vars, repo_root=repo, artifacts=data_dir, timeout=1800)
 
 
 # Not copied into a snapshot: the venv, git, outputs of earlier runs; of build/ only the wheelhouse is kept.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from hetero_tui.services.events import HostResult, HostStarted, Output, PlayStarted, RunFinished, TaskStarted
 from hetero_tui.services.history import load_run, past_runs
 from hetero_tui.services.hoststate import HostStates
-from hetero_tui.services.runner import PlaybookRun
+from hetero_tui.services.runner import PlaybookRun, run_playbook
 
 SECRET = "hunter2-not-for-screens"
 BECOME_PASSWORD = "sudo-pw-not-for-screens"
@@ -256,3 +257,68 @@ def test_a_lab_host_with_an_unknown_host_key_is_refused(lab, tmp_path):
     (result,) = [cell.result for row in run.grid.plays[0].tasks for cell in row.cells.values()]
     assert result.status == "unreachable" and "Host key verification failed" in result.message
     assert known_hosts.read_text() == ""
+
+
+SYNC = """
+- name: Sync play
+  hosts: cluster
+  gather_facts: false
+  tasks:
+    - name: Say the extra vars
+      ansible.builtin.debug:
+        msg: "{{ given }} / {{ spaced }}"
+      tags: [say]
+    - name: Change something
+      ansible.builtin.command: "true"
+      tags: [say]
+    - name: Not tagged
+      ansible.builtin.debug:
+        msg: untagged
+    - name: Fail on request
+      ansible.builtin.fail:
+        msg: failed as asked
+      when: fail | default(false) | bool
+      tags: [say]
+"""
+
+
+def test_the_synchronous_call_returns_what_the_run_did(tmp_path, monkeypatch):
+    # the tests' and scripts' door: arguments, extra vars and environment reach ansible-playbook as given
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    done = run_playbook(
+        _playbook(tmp_path, "sync", SYNC),
+        _inventory(tmp_path),
+        *("--tags", "say", "-e", '{"spaced": "a b"}'),
+        extravars={"given": "x y"},
+        env={"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"},
+    )
+    assert (done.status, done.rc) == ("successful", 0), done.stdout
+    assert done.plays == ["Sync play"]
+    assert done.statuses("Say the extra vars", "localhost") == ["ok"]
+    assert done.statuses("Not tagged", "localhost") == []
+    assert done.result("Say the extra vars", "localhost")["msg"] == "x y / a b"
+    assert done.changed("localhost") == 1 and done.changed_tasks() == [("Change something", "localhost")]
+    assert done.changed_in("Sync") == {"localhost": 1} and done.failed("localhost") == 0
+    assert '"msg": "x y / a b"' in done.stdout and "PLAY RECAP" in done.stdout  # json results, as asked
+    assert list((tmp_path / "tmp").iterdir()) == []  # no artifacts kept unless asked
+
+
+def test_the_synchronous_call_keeps_artifacts_and_reports_failures(tmp_path):
+    done = run_playbook(
+        _playbook(tmp_path, "sync", SYNC),
+        _inventory(tmp_path),
+        extravars={"given": 1, "spaced": 2, "fail": True},
+        artifacts=tmp_path / "kept",
+    )
+    assert done.status == "failed" and done.rc == 2
+    assert done.failures() == [("Fail on request", "localhost")] and done.failed("localhost") == 1
+    assert "failed as asked" in done.stdout
+    (kept,) = (tmp_path / "kept").iterdir()
+    assert (kept / "stdout").read_text() == done.stdout
+
+
+def test_the_synchronous_call_says_why_a_run_could_not_start(tmp_path):
+    done = run_playbook(_playbook(tmp_path, "sync", SYNC), tmp_path / "nowhere.yml")
+    assert done.status == "error" and done.rc is None
+    assert "nowhere.yml does not exist" in done.stdout and done.events == []

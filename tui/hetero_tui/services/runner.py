@@ -1,10 +1,13 @@
-"""Run one of the project's playbooks with ansible-runner in a background thread.
+"""The project's one way to run a playbook: ansible-runner, the way a user's ansible-playbook runs it.
 
-Every run is kept under <repo>/artifacts/<ident>/ (ansible-runner's artifacts: stdout, job_events/, status,
-rc, command) plus hetero_tui.json (which playbook, inventory, when), so past runs can be reopened.
-The app passes `on_event`; it is called from the runner's thread with events.py dataclasses, in order,
-ending with exactly one RunFinished. Secrets: a become password goes to ansible through ansible-runner's
-prompt answering (kept in memory, never in the artifacts' command line or env), and results are redacted.
+Two doors onto the same run: the TUI's `PlaybookRun(...).start()` (a background thread; events arrive
+through `on_event`) and `run_playbook(...)` (this thread; returns a PlaybookResult), which the tests and
+scripts use. Every run is kept under <artifacts>/<ident>/ (ansible-runner's artifacts: stdout,
+job_events/, status, rc, command) plus hetero_tui.json (which playbook, inventory, when), so past runs can
+be reopened; the TUI's artifacts are <repo>/artifacts. `on_event` is called from the runner's thread with
+events.py dataclasses, in order, ending with exactly one RunFinished. Secrets: a become password goes to
+ansible through ansible-runner's prompt answering (kept in memory, never in the artifacts' command line or
+env), and the events are redacted.
 """
 
 from __future__ import annotations
@@ -12,17 +15,19 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from . import REPO_ROOT
 from .events import RunEvent, RunFinished, stats_of, translate
+from .playbook_result import PlaybookResult
 from .rungrid import RunGrid
 
 # The TUI's actions and the playbook each runs ("up" is the whole pipeline, site.yml).
@@ -48,7 +53,9 @@ def artifacts_dir(repo_root: Path = REPO_ROOT) -> Path:
 class PlaybookRun:
     """One playbook run. `start()` returns at once; events arrive through `on_event` (runner thread).
 
-    `playbook` is an action name from PLAYBOOKS or a path to a playbook file."""
+    `playbook` is an action name from PLAYBOOKS or a path to a playbook file (a relative one is taken from
+    `repo_root`). `args` are more ansible-playbook arguments (`--tags`, `-e`...); `env` adds to or overrides
+    the environment ansible-playbook gets (ANSIBLE_CONFIG is the repo's ansible.cfg unless set there)."""
 
     def __init__(
         self,
@@ -61,16 +68,22 @@ class PlaybookRun:
         limit: str | None = None,
         become_password: str | None = None,
         artifacts: Path | None = None,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        timeout: int | None = None,
     ):
         self.repo_root = Path(repo_root)
         name = str(playbook)
         self.action = name if name in PLAYBOOKS else Path(name).stem
-        self.playbook = (self.repo_root / PLAYBOOKS[name]) if name in PLAYBOOKS else Path(name).resolve()
+        self.playbook = (self.repo_root / PLAYBOOKS.get(name, name)).resolve()
         self.inventory = Path(inventory).resolve()
         self.on_event = on_event
         self.extravars = dict(extravars or {})
         self.limit = limit
         self._become_password = become_password
+        self.args = list(args)
+        self.env = dict(env or {})
+        self.timeout = timeout  # seconds; ansible-runner ends a longer run with status "timeout"
         self.artifacts = Path(artifacts) if artifacts else artifacts_dir(self.repo_root)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
         self.ident = f"{stamp}-{self.action}"
@@ -79,6 +92,7 @@ class PlaybookRun:
         self._started = threading.Event()
         self._done = threading.Event()
         self.finished: RunFinished | None = None
+        self._runner = None  # ansible-runner's Runner, once it ran: reads this run's artifacts back
 
     @property
     def artifact_dir(self) -> Path:
@@ -100,6 +114,23 @@ class PlaybookRun:
     def wait(self, timeout: float | None = None) -> RunFinished | None:
         self._done.wait(timeout)
         return self.finished
+
+    def result(self) -> PlaybookResult:
+        """The finished run as data: ansible-playbook's output and ansible-runner's events, unredacted,
+        read back from the artifacts (for tests and scripts; the screens use the redacted events)."""
+        if self.finished is None:
+            raise RuntimeError(f"run {self.ident} has not finished")
+        stdout_file = self.artifact_dir / "stdout"
+        stdout = stdout_file.read_text(errors="replace") if stdout_file.is_file() else ""
+        ran = self._runner is not None and (self.artifact_dir / "job_events").is_dir()
+        events = list(self._runner.events) if ran else []  # in counter order
+        return PlaybookResult(
+            status=self.finished.status,
+            rc=self.finished.rc,
+            stdout=stdout or self.finished.error,  # a run that could not start says why instead
+            events=events,
+            error=self.finished.error,
+        )
 
     # the runner thread ---------------------------------------------------------------------------------
     def _deliver(self, event: RunEvent) -> None:
@@ -137,7 +168,8 @@ class PlaybookRun:
             if not self.inventory.is_file():
                 # ansible-runner would take a missing path for inline inventory text: say it plainly instead
                 raise FileNotFoundError(f"inventory: {self.inventory} does not exist; pick an inventory file")
-            runner = ansible_runner.run(
+            args = [*self.args, "--ask-become-pass"] if self._become_password else self.args
+            runner = self._runner = ansible_runner.run(
                 private_data_dir=private_dir,
                 project_dir=str(self.repo_root),  # ansible-playbook's working directory
                 artifact_dir=str(self.artifacts),
@@ -146,22 +178,14 @@ class PlaybookRun:
                 inventory=str(self.inventory),
                 limit=self.limit,
                 extravars=self.extravars or None,
-                cmdline="--ask-become-pass" if self._become_password else None,
+                cmdline=shlex.join(args) if args else None,  # ansible-runner splits it with shlex
                 passwords={BECOME_PROMPT: self._become_password} if self._become_password else None,
-                envvars={
-                    "ANSIBLE_CONFIG": str(self.repo_root / "ansible.cfg"),
-                    "ANSIBLE_NOCOLOR": "1",
-                    # ansible-runner turns host-key checking off unless told; a TUI run is as strict as
-                    # ansible-playbook with the same ansible.cfg and environment
-                    "ANSIBLE_HOST_KEY_CHECKING": _host_key_checking(self.repo_root / "ansible.cfg"),
-                    "PATH": _path_with_venv(),
-                    # own SSH control sockets: another ansible run on this machine cannot close ours
-                    "ANSIBLE_SSH_CONTROL_PATH_DIR": control_dir,
-                },
+                envvars=self._envvars(control_dir),
                 event_handler=self._handle,
                 cancel_callback=self._cancel.is_set,
                 quiet=True,
                 json_mode=False,
+                timeout=self.timeout,
             )
             status, rc = runner.status, runner.rc
         except Exception as err:  # a broken setup must end the run visibly, not kill the thread silently
@@ -181,6 +205,58 @@ class PlaybookRun:
         finally:
             self._done.set()
         return self.finished
+
+    def _envvars(self, control_dir: str) -> dict[str, str]:
+        """ansible-playbook's environment (over the user's): what a user's run in a terminal would get."""
+        ansible_cfg = Path(self.env.get("ANSIBLE_CONFIG") or self.repo_root / "ansible.cfg")
+        return {
+            "ANSIBLE_CONFIG": str(ansible_cfg),
+            "ANSIBLE_NOCOLOR": "1",
+            # ansible-runner turns host-key checking off unless told; a run here is as strict as
+            # ansible-playbook with the same ansible.cfg and environment
+            "ANSIBLE_HOST_KEY_CHECKING": _host_key_checking(ansible_cfg),
+            "PATH": _path_with_venv(),
+            # own SSH control sockets: another ansible run on this machine cannot close ours
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": control_dir,
+            **self.env,
+        }
+
+
+def run_playbook(
+    playbook: str | Path,
+    inventory: Path | str,
+    *args: str,
+    extravars: Mapping | None = None,
+    env: Mapping[str, str] | None = None,
+    repo_root: Path = REPO_ROOT,
+    artifacts: Path | None = None,
+    limit: str | None = None,
+    timeout: int | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
+) -> PlaybookResult:
+    """`ansible-playbook -i inventory playbook args...` on this thread, returning what it did: the
+    synchronous door for tests and scripts. Artifacts are kept under `artifacts`, else in a temporary
+    folder removed once the result is read."""
+    keep = artifacts is not None
+    folder = Path(artifacts) if keep else Path(tempfile.mkdtemp(prefix="hetero-run-"))
+    run = PlaybookRun(
+        playbook,
+        inventory,
+        on_event,
+        repo_root=repo_root,
+        extravars=extravars,
+        limit=limit,
+        artifacts=folder,
+        args=args,
+        env=env,
+        timeout=timeout,
+    )
+    try:
+        run.run()
+        return run.result()
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _host_key_checking(ansible_cfg: Path) -> str:
