@@ -27,3 +27,28 @@ def test_local_preflight_changes_nothing_and_prints_the_plan(tmp_path):
     assert result.rc == 0, result.stdout[-3000:]
     assert result.changed("localhost") == 0
     assert "ranks 0,1 of 2" in result.stdout and "master localhost at 127.0.0.1:29500" in result.stdout
+
+
+def test_local_preflight_refuses_nccl_on_a_cpu_only_machine(tmp_path):
+    # What the trainer would refuse once rank 0 started is refused here, from the hardware facts.
+    result = run_playbook(
+        "playbooks/preflight.yml", LOCAL, tmp_path=tmp_path, extra_vars={"hetero_backend": "nccl"}
+    )
+    assert result.rc != 0
+    assert (
+        "hetero_backend: --backend nccl needs a GPU on every rank, but rank(s) 0,1 have none" in result.stdout
+    )
+    assert result.changed("localhost") == 0
+
+
+def test_local_preflight_refuses_a_setting_in_the_words_of_the_form(tmp_path):
+    result = run_playbook(
+        "playbooks/preflight.yml", LOCAL, tmp_path=tmp_path, extra_vars={"hetero_data_dir": "data"}
+    )
+    assert result.rc != 0
+    expected = (
+        "hetero_data_dir: must be an absolute path on every host, e.g. /var/lib/hetero-cluster/data"
+        " (got 'data')"
+    )
+    assert expected in result.stdout
+    assert result.changed("localhost") == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 
@@ -19,14 +18,10 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 
 def compose_command() -> list[str]:
-    """The compose plugin when the engine has it, else Debian's docker-compose (installed when missing)."""
+    """The compose plugin when the engine has it, else docker-compose: roles/compose installed one of them."""
     if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
         return ["docker", "compose"]
-    if not shutil.which("docker-compose"):  # a fresh machine: Debian's package (compose file spec, 1.29)
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update"], env=env, check=True, capture_output=True, timeout=600)
-        install = ["apt-get", "install", "-y", "--no-install-recommends", "docker-compose"]
-        subprocess.run(install, env=env, check=True, capture_output=True, timeout=1200)
+    assert shutil.which("docker-compose"), "playbooks/compose.yml left no compose command on this machine"
     return ["docker-compose"]
 
 

@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 from hetero_tui.services.events import HostResult
-from hetero_tui.services.hoststate import (
-    TASK_CONTAINERS,
-    TASK_CONTROLLER_IMAGES,
-    TASK_DOCKER,
-    TASK_IMAGE,
-    ContainerState,
-    HostStates,
-)
+from hetero_tui.services.hoststate import STATUS_FACT, ContainerState, HostStates
 
 
 def _result(task: str, host: str, status: str = "ok", **res) -> HostResult:
     return HostResult("Status", "p1", task, f"t-{task}", host, status, 0.1, res)
 
 
+def _status(host: str, task: str = "Summarise this host", **status) -> HostResult:
+    """A set_fact result of playbooks/status.yml: the host's `hetero_status` (whatever the task's title)."""
+    fact = {"docker": None, "variant": "cpu", "image": None, "controller_image": None, "containers": []}
+    return _result(task, host, ansible_facts={STATUS_FACT: {**fact, **status}})
+
+
 def test_status_results_fill_docker_image_and_containers():
     states = HostStates()
-    states.apply(_result(TASK_DOCKER, "lap1", rc=0, stdout="20.10.24+dfsg1\n"))
-    states.apply(_result(TASK_IMAGE, "lap1", rc=0, stdout="sha256:0123456789abcdef0123"))
-    # the exact line format of playbooks/status.yml's docker inspect
-    lines = ["/hetero-rank-0 running 0 0", "/hetero-rank-1 exited 2 3"]
-    states.apply(_result(TASK_CONTAINERS, "lap1", rc=0, stdout_lines=lines))
-    states.apply(_result(TASK_DOCKER, "lap2", rc=1, stdout=""))
-    states.apply(_result(TASK_IMAGE, "lap2", rc=1, stdout=""))
+    # the exact shape of playbooks/status.yml's hetero_status fact
+    containers = [
+        {"name": "hetero-rank-0", "state": "running", "exit_code": 0, "restarts": 0},
+        {"name": "hetero-rank-1", "state": "exited", "exit_code": 2, "restarts": 3},
+    ]
+    states.apply(
+        _status("lap1", docker="20.10.24+dfsg1", image="sha256:0123456789abcdef0123", containers=containers)
+    )
+    states.apply(_status("lap2", task="Any other title"))
     lap1, lap2 = states.hosts["lap1"], states.hosts["lap2"]
     assert (lap1.reachable, lap1.docker, lap1.image) == (True, "20.10.24+dfsg1", "0123456789ab")
     assert lap1.containers == [
@@ -69,16 +70,12 @@ def test_unreachable_and_failed_hosts_keep_the_reason():
 
 def test_image_is_current_when_it_matches_the_controllers_image_of_its_variant():
     states = HostStates()
-    controller = [
-        {"item": "cpu", "rc": 0, "stdout": "sha256:aaaaaaaaaaaa1111"},
-        {"item": "gpu", "rc": 1, "stdout": ""},  # no GPU image built on this controller
-    ]
-    states.apply(_result(TASK_CONTROLLER_IMAGES, "lap1", results=controller))
+    # no GPU image built on this controller: gpu-box's status names none
     for host, image in (("lap1", "sha256:aaaaaaaaaaaa1111"), ("lap2", "sha256:bbbbbbbbbbbb2222")):
         states.apply(_result("Record the rank plan", host, ansible_facts={"hetero_image_variant": "cpu"}))
-        states.apply(_result(TASK_IMAGE, host, rc=0, stdout=image))
+        states.apply(_status(host, docker="28.0", image=image, controller_image="sha256:aaaaaaaaaaaa1111"))
     states.apply(_result("Record the rank plan", "gpu-box", ansible_facts={"hetero_image_variant": "gpu"}))
-    states.apply(_result(TASK_IMAGE, "gpu-box", rc=0, stdout="sha256:cccccccccccc"))
+    states.apply(_status("gpu-box", docker="28.0", variant="gpu", image="sha256:cccccccccccc"))
     assert states.image_current("lap1") is True
     assert states.image_current("lap2") is False
     assert states.image_current("gpu-box") is None  # nothing to compare with

@@ -1,7 +1,8 @@
 """Per-host state for the inventory screen, learnt from the results of any run (status.yml tells the most).
 
 Reachability comes from every result; hardware facts (GPU count, rank plan, image variant, master) from the
-hardware role's set_fact results; Docker, image and containers from playbooks/status.yml's probes.
+hardware role's set_fact results; Docker, image and containers from the fact `hetero_status` that
+playbooks/status.yml sets per host (whatever its tasks are called).
 """
 
 from __future__ import annotations
@@ -10,12 +11,10 @@ from dataclasses import dataclass, field
 
 from .events import HostResult
 
-# The status.yml tasks whose results we read (their names are the contract with that playbook).
-TASK_DOCKER = "Ask Docker for its version"
-TASK_IMAGE = "Read the loaded trainer image id"
-TASK_CONTAINERS = "List the rank containers and their state"
-# a loop over [cpu, gpu], run once on the controller
-TASK_CONTROLLER_IMAGES = "Read the controller's image ids"
+# The fact playbooks/status.yml sets per host (the contract with that playbook):
+# {docker: version | None, variant, image: id | None, controller_image: id | None,
+#  containers: [{name, state, exit_code, restarts}]}.
+STATUS_FACT = "hetero_status"
 FACT_KEYS = (
     "hetero_gpu_count",
     "hetero_gpu_models",
@@ -108,26 +107,37 @@ class HostStates:
         state.facts.update({key: facts[key] for key in FACT_KEYS if key in facts})
         if event.status == "failed" and not event.ignored:
             state.error = event.message
-        if event.task == TASK_DOCKER:
-            state.docker = str(res.get("stdout", "")).strip() if res.get("rc") == 0 else "down"
-        elif event.task == TASK_IMAGE:
-            image = str(res.get("stdout", "")).strip().replace("sha256:", "")
-            state.image = image[:12] if res.get("rc") == 0 and image else "missing"
-        elif event.task == TASK_CONTROLLER_IMAGES:
-            for item in res.get("results") or []:
-                image = str(item.get("stdout", "")).strip().replace("sha256:", "")
-                if item.get("rc") == 0 and image:
-                    self.controller_images[str(item.get("item"))] = image[:12]
-        elif event.task == TASK_CONTAINERS and res.get("rc") == 0:
-            state.containers = [c for c in map(_container, res.get("stdout_lines") or []) if c]
+        status = facts.get(STATUS_FACT)
+        if isinstance(status, dict):
+            self._apply_status(state, status)
+
+    def _apply_status(self, state: HostState, status: dict) -> None:
+        """What status.yml found on the host; a key it leaves out changes nothing."""
+        if "docker" in status:
+            state.docker = str(status["docker"] or "down")
+        if "image" in status:
+            state.image = _short_id(status["image"]) or "missing"
+        ours = _short_id(status.get("controller_image"))
+        if ours and status.get("variant"):
+            self.controller_images[str(status["variant"])] = ours
+        # A Docker that did not answer says nothing about the containers.
+        if "containers" in status and status.get("docker", True):
+            state.containers = [c for c in map(_container, status["containers"] or []) if c]
 
 
-def _container(line: str) -> ContainerState | None:
-    """ "/hetero-rank-0 running 0 0" (name, state, exit code, restart count) as docker inspect prints it."""
-    parts = line.split()
-    if len(parts) != 4:
+def _short_id(image) -> str:
+    """The 12 hex digits docker shows of an image id ("sha256:..."); "" when there is none."""
+    return str(image or "").strip().replace("sha256:", "")[:12]
+
+
+def _container(entry) -> ContainerState | None:
+    """{name, state, exit_code, restarts} as status.yml reports each rank container."""
+    if not isinstance(entry, dict) or not entry.get("name"):
         return None
-    name, state, code, restarts = parts
+    code, restarts = entry.get("exit_code"), entry.get("restarts")
     return ContainerState(
-        name.lstrip("/"), state, int(code) if code.lstrip("-").isdigit() else None, int(restarts or 0)
+        str(entry["name"]).lstrip("/"),
+        str(entry.get("state") or ""),
+        None if code is None else int(code),
+        int(restarts or 0),
     )
