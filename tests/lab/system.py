@@ -21,14 +21,26 @@ REQUIRED = {
     "start-stop-daemon": "dpkg",
 }
 SBIN = ("/usr/sbin", "/sbin")
+# Python module (of the system python3, the one Ansible uses on a laptop) -> Debian package. The laptops
+# share this machine's /usr and have no network, so what provision installs on a real laptop must already be
+# here: python3-requests is roles/docker's hetero_docker_support_packages (community.docker needs it), and
+# python3-apt is what package_facts reads the installed packages with.
+REQUIRED_MODULES = {"requests": "python3-requests", "apt": "python3-apt"}
 
 
 def _have(command: str) -> bool:
     return shutil.which(command) is not None or any(os.access(f"{d}/{command}", os.X_OK) for d in SBIN)
 
 
+def _importable(module: str) -> bool:
+    return ok(["/usr/bin/python3", "-c", f"import {module}"], timeout=60)
+
+
 def ensure_packages() -> None:
-    missing = sorted({pkg for cmd, pkg in REQUIRED.items() if not _have(cmd)})
+    missing = sorted(
+        {pkg for cmd, pkg in REQUIRED.items() if not _have(cmd)}
+        | {pkg for module, pkg in REQUIRED_MODULES.items() if not _importable(module)}
+    )
     if not missing:
         return
     progress(f"installing {' '.join(missing)} with apt-get (once per machine)")
