@@ -144,6 +144,16 @@ class Balancer:
             new = target
         return new
 
+    def subset(self, keep: Sequence[int], shares: Sequence[int], comm_s: float) -> Balancer:
+        """The balancer of a re-formed world of the ranks `keep`: what was learned about them stays, the
+        shares are the new world's plan and comm its predicted communication (reform.py)."""
+        seen = Observations(len(keep), points=[self.seen.points[r] for r in keep], comm_s=comm_s)
+        seen.windows = self.seen.windows
+        smoothed = [self.smoothed[r] for r in keep] if self.smoothed else None
+        return Balancer(
+            self.policy, list(shares), self.settings, smoothed, self.windows_seen, moved_last=True, seen=seen
+        )
+
     def state_dict(self) -> dict:
         return {
             "policy": self.policy,

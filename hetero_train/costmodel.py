@@ -128,6 +128,8 @@ class Forecast:
     best: Option
     options: list[Option]  # every subset tried
     left_out: dict[int, str] = field(default_factory=dict)  # rank -> why the best subset is without it
+    # rank -> (seconds per step its link adds, seconds per step its compute saves), for the same ranks
+    costs: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     def record(self) -> dict:
         """The JSON fields of a forecast event."""
@@ -185,16 +187,17 @@ def best_subset(
     ]
     world = options[-1]
     best = max(options, key=lambda o: (o.samples_per_s, len(o.ranks)))  # a tie keeps more ranks
-    left_out = {}
+    left_out, costs = {}, {}
     for r in sorted(set(world.ranks) - set(best.ranks)):
         more = predict(models, sorted((*best.ranks, r)), total, world_comm_s, alpha_s, links, caps)
         who = f"rank {r} ({names[r]})" if names else f"rank {r}"
+        costs[r] = (more.comm_s - best.comm_s, best.compute_s - more.compute_s)
         left_out[r] = (
             f"{who}: its link adds {more.comm_s - best.comm_s:.3f} s per step and its compute saves"
             f" {best.compute_s - more.compute_s:.3f} s; predicted {best.samples_per_s:.0f} samples/s"
             f" without it, {more.samples_per_s:.0f} with it"
         )
-    return Forecast(world, best, options, left_out)
+    return Forecast(world, best, options, left_out, costs)
 
 
 @dataclass

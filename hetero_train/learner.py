@@ -7,6 +7,7 @@ single process would take on all B samples, whatever the split.
 
 from __future__ import annotations
 
+import gc
 import time
 
 import torch
@@ -24,12 +25,19 @@ class Learner:
         self.model = model.to(device)
         self.timer = StepTimer(device)
         self.net = self.model
-        if distributed:
-            self.net = DDP(self.model, device_ids=[device.index] if device.type == "cuda" else None)
-            self.net.register_comm_hook(self.timer, sum_allreduce_hook)
+        self.wrap(distributed)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=0.9)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=schedule_steps)
         self.bytes_per_sample: float | None = None  # GPU memory one sample takes (caps a rank's share)
+
+    def wrap(self, distributed: bool) -> None:
+        """DDP around the model on the current process group (again after a world is re-formed: the old
+        wrapper goes first, with the gradient hooks it put on the parameters)."""
+        self.net = self.model
+        gc.collect()  # the old DDP's reducer removes its autograd hooks when it is freed
+        if distributed:
+            self.net = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self.net.register_comm_hook(self.timer, sum_allreduce_hook)
 
     def to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)

@@ -5,7 +5,7 @@ Pure Python, shared by Ansible and the TUI. The Ansible filter `hetero_rank_plan
 `RankPlanError` into `{"error": "..."}`, so the playbook can fail with that one line, on purpose, before
 anything is changed; the TUI's inventory screen asks the same `plan_ranks`.
 
-Rules (DESIGN.md, "Decisions already made"):
+Rules (docs/inventory.md, "The rank plan"):
 - a GPU host runs one rank per GPU (or `hetero_ranks`, at most its GPU count), each rank on its own GPU;
   a CPU host runs `hetero_ranks` ranks, 1 when unset;
 - a host may pin its first rank with `hetero_rank`; its ranks are then first..first+n-1;

@@ -14,7 +14,7 @@ import os
 import socket
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import torch.distributed as dist
@@ -95,10 +95,28 @@ class World:
     size: int
     backend: str
     records: list[dict]
+    # What reform.py needs to re-form this world: the TCP store (None with one process), the prefix of
+    # this job's keys in it, the collective timeout, each member's original rank and the world's generation
+    # (0: the world the job started with; each re-formed world is the next).
+    store: object | None = None
+    prefix: str = ""
+    timeout_s: float = 0.0
+    members: list[int] = field(default_factory=list)
+    generation: int = 0
+    hosts_store: bool = False  # this process serves the TCP store: it must outlive every other rank
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            self.members = list(range(self.size))
 
     @property
     def distributed(self) -> bool:
         return self.size > 1
+
+    @property
+    def original_rank(self) -> int:
+        """This rank's number in the job's first world: it names its snapshot and metrics files."""
+        return self.members[self.rank]
 
     def all_gather(self, obj) -> list:
         if not self.distributed:
@@ -114,6 +132,16 @@ class World:
     def close(self) -> None:
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()
+        # A survivor of re-formed worlds counts itself out of each: a store host that was left out of one
+        # waits for every survivor of it before it takes the store down (reform.py).
+        for generation in range(1, self.generation + 1):
+            with contextlib.suppress(Exception):  # the host is gone already: nobody is waiting
+                self.store.add(exited_key(self.prefix, generation), 1)
+
+
+def exited_key(prefix: str, generation: int) -> str:
+    """The store key counting the survivors of world `generation` whose process has finished."""
+    return f"{prefix}gen{generation}/exited"
 
 
 def join(
@@ -160,4 +188,7 @@ def join(
         world_size=env.world_size,
         timeout=timedelta(seconds=collective_timeout_s),
     )
-    return World(env.rank, env.world_size, backend, records)
+    return World(
+        env.rank, env.world_size, backend, records, store=tcp, prefix=f"hetero/{env.restart}/",
+        timeout_s=collective_timeout_s, hosts_store=serve,
+    )  # fmt: skip

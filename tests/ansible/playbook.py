@@ -38,7 +38,7 @@ def ansible_playbook(
 
 
 def inventory_copy(source: Path, dest_dir: Path, host_vars: dict[str, dict] | None = None) -> Path:
-    """Copy an inventory next to a symlink to inventory/group_vars (what the README tells users to do),
+    """Copy an inventory next to a symlink to inventory/group_vars (what docs/inventory.md tells users to do),
     optionally adding host vars; returns the new inventory file."""
     data = yaml.safe_load(source.read_text())
     for host, extra in (host_vars or {}).items():

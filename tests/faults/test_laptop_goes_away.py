@@ -2,7 +2,7 @@
 waiting (after the configured collective timeout for a silent peer, at once for a closed connection), says so
 in one line, keeps its snapshots and is restarted by Docker to wait at the rendezvous; when the laptop is back
 the job resumes from the newest common snapshot by itself and ends with the weights of an uninterrupted run.
-Stop-and-resume, not elastic: see README, "When things go wrong"."""
+Stop-and-resume, not elastic: see docs/troubleshooting.md."""
 
 from __future__ import annotations
 

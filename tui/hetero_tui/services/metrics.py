@@ -1,6 +1,6 @@
 """Live training metrics from the trainer's structured stdout lines (one JSON object per line).
 
-Events used (hetero_train/trainer.py): "step" {rank, step, epoch, loss, share, compute_s, comm_s, step_s,
+Events used (hetero_train/trainer.py; "hardware" from start.py): "step" {rank, step, epoch, loss, share, compute_s, comm_s, step_s,
 samples_per_s, global_samples_per_s, memory_mb, device, lr}, "plan" {rank, step, shares, global_batch,
 reason}, "hardware" {rank, world_size, backend, ...}, "done" {rank, step, ...}. Other lines are ignored.
 
