@@ -1,8 +1,9 @@
 """Live training metrics from the trainer's structured stdout lines (one JSON object per line).
 
-Events used (hetero_train/trainer.py; "hardware" from start.py): "step" {rank, step, epoch, loss, share, compute_s, comm_s, step_s,
-samples_per_s, global_samples_per_s, memory_mb, device, lr}, "plan" {rank, step, shares, global_batch,
-reason}, "hardware" {rank, world_size, backend, ...}, "done" {rank, step, ...}. Other lines are ignored.
+Events used (hetero_train/trainer.py, "hardware" from start.py): "step" {rank, step, epoch, loss, share,
+compute_s, comm_s, step_s, samples_per_s, global_samples_per_s, memory_mb, device, lr}, "plan" {rank, step,
+shares, global_batch, reason}, "hardware" {rank, world_size, backend, ...}, "done" {rank, step, ...}. Other
+lines are ignored.
 
 Definitions (over the last `window` steps that every rank has reported):
 - total throughput  T = Σ samples of those steps (Σ of every rank's share) ÷ Σ their wall time (the slowest
