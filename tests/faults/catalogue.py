@@ -220,7 +220,12 @@ CASES = [
         "/nonexistent/data",
         "cifar-10-batches-py",
         "{A}",
-        group_vars={"hetero_dataset": "cifar10", "hetero_data_dir": "/nonexistent/data"},
+        # cifar10 needs torchvision in the image (the case above); this user has added it
+        group_vars={
+            "hetero_dataset": "cifar10",
+            "hetero_data_dir": "/nonexistent/data",
+            "hetero_image_extra_requirements": ["numpy", "torchvision"],
+        },
         needs_facts=True,
     ),
     # --- typos of known variables (difflib close match) ---------------------------------------------------
