@@ -134,6 +134,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         load_balance_policy=policy,
         rebalance_every=v["--rebalance-every"],
         rank_shares=_parse_shares(v["--rank-shares"], dist.world_size),
+        leave_out_percent=v["--leave-out-percent"],
         gpu_profiles=gpu_profiles,
         backend=v["--backend"],
         rendezvous_timeout=v["--rendezvous-timeout"],

@@ -24,6 +24,7 @@ class Config:
     load_balance_policy: str
     rebalance_every: int
     rank_shares: tuple[float, ...] | None
+    leave_out_percent: int
     gpu_profiles: Path | None
     backend: str
     rendezvous_timeout: float

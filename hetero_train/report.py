@@ -1,6 +1,7 @@
 """`python -m hetero_train.report <experiment-dir>`: a one-screen summary of a run.
 
-Per rank: device, steps, mean samples/s (last run), final loss; then where metrics and checkpoints are.
+Per rank: device, steps, mean samples/s (last run), final loss; which ranks took part when the planner left
+some out; then where metrics and checkpoints are.
 """
 
 from __future__ import annotations
@@ -28,7 +29,21 @@ def _rank_summary(path: Path) -> dict:
         "samples_per_s": mean,
         "loss": last.get("loss"),
         "runs": len(runs),
+        "worlds": runs[-1].get("worlds", []) if runs else [],  # re-formed worlds (reform.py)
+        "left_out": runs[-1].get("left_out") if runs else None,  # this rank's line, when it was left out
     }
+
+
+def _membership(rows: list[dict]) -> list[str]:
+    """Which ranks took part, and why the others were left out, when the run re-formed its world."""
+    worlds = max((r["worlds"] for r in rows), key=len)
+    if not worlds:
+        return []
+    lines = ["", f"took part: ranks {sorted(r['rank'] for r in rows)} from the start"]
+    for w in worlds:
+        lines.append(f"from step {w['step']}: ranks {w['ranks']}")
+        lines += [f"  {why}" for why in w["left_out"].values()]
+    return lines
 
 
 def summarize(experiment: Path) -> str:
@@ -44,7 +59,9 @@ def summarize(experiment: Path) -> str:
         rank, device, step, speed, runs = r["rank"], r["device"], r["step"], r["samples_per_s"], r["runs"]
         lines.append(f"{rank:>4}  {device:<8} {step:>7} {share:>6} {speed:>10.1f} {loss:>9} {runs:>5}")
     total = sum(r["samples_per_s"] for r in rows)
-    lines += ["", f"cluster: {total:.1f} samples/s over {len(rows)} rank(s); final loss {rows[0]['loss']}"]
+    last = max(rows, key=lambda r: r["step"])  # a rank left out stopped earlier than the others
+    lines += ["", f"cluster: {total:.1f} samples/s over {len(rows)} rank(s); final loss {last['loss']}"]
+    lines += _membership(rows)
     lines.append(f"metrics:     {experiment / 'logs'}")
     lines.append(f"profiles:    {experiment / 'configs' / 'gpu_profiles.json'}")
     ckpt = experiment / "checkpoints"

@@ -13,7 +13,7 @@ import time
 import torch
 import torch.distributed as dist
 
-from . import costmodel, data, hardware, rendezvous
+from . import costmodel, data, hardware, reform, rendezvous
 from .balance import Balancer, memory_cap
 from .config import Config
 from .errors import PeerLost
@@ -34,7 +34,8 @@ from .timing import Throughput, memory_mb
 class Trainer:
     def __init__(self, cfg: Config, world: rendezvous.World, hw: Hardware, dataset, start: Start):
         self.cfg, self.world, self.hw, self.exp = cfg, world, hw, start.exp
-        self.rank = world.rank
+        self.rank = world.rank  # in the current world; files and events keep the original number (id)
+        self.id = world.original_rank
         self.plan_source = start.plan_source
         self.dataset = dataset
         self.global_batch = start.global_batch
@@ -50,12 +51,15 @@ class Trainer:
         policy = cfg.load_balance_policy if cfg.enable_load_balancing else "static"
         self.balancer = Balancer(policy, list(start.shares))
         self.last_verdict: tuple | None = None  # the last best subset reported on stderr
+        self.leave_out_percent = cfg.leave_out_percent
+        self.left = False  # the planner left this rank out: it trains no more
+        self.worlds: list[dict] = []  # each re-formed world: from which step, which ranks, who left and why
         self.step, self.epoch, self.offset = 0, 0, 0
         self.throughput = Throughput()
         self.snapshots = Snapshots(self.exp.snapshots, cfg, world, self.global_batch)
-        self.metrics = MetricsFile(self.exp.logs / f"rank_{self.rank}_metrics.json", self.rank)
-        self.progress = Progress(int(self.total_steps), self.rank)
-        trace = self.exp.profiles / f"rank_{self.rank}_trace.json"
+        self.metrics = MetricsFile(self.exp.logs / f"rank_{self.id}_metrics.json", self.id)
+        self.progress = Progress(int(self.total_steps), self.id)
+        trace = self.exp.profiles / f"rank_{self.id}_trace.json"
         self.profiler = StepProfiler(
             cfg.enable_profiling, trace, self.learner.device, first_step=int(self.total_steps > 1)
         )
@@ -71,7 +75,7 @@ class Trainer:
             self.cfg, self.world, self.hw, self.global_batch, self.shares, self.balancer.policy, resumed
         )
         self.metrics.start_run(info)
-        emit("plan", rank=self.rank, step=self.step, shares=self.shares, global_batch=self.global_batch,
+        emit("plan", rank=self.id, step=self.step, shares=self.shares, global_batch=self.global_batch,
              reason="resume" if resumed is not None else self.plan_source)  # fmt: skip
         while self.step < self.total_steps:
             loss, record = self._train_step()
@@ -82,6 +86,8 @@ class Trainer:
                 self._log(loss, record)
             if self.cfg.enable_load_balancing and self.step % self.cfg.rebalance_every == 0:
                 self._rebalance()
+                if self.left:
+                    return
             if self.cfg.save_every and self.step % self.cfg.save_every == 0:
                 self._snapshot()
         self._finish()
@@ -103,7 +109,7 @@ class Trainer:
         if self.world.distributed:  # every rank holds part of the loss; the step's loss is their sum
             dist.all_reduce(loss, op=dist.ReduceOp.SUM)
         fields = {
-            "rank": self.rank,
+            "rank": self.id,
             "step": self.step,
             "epoch": self.epoch,
             "loss": round(float(loss), 6),
@@ -132,7 +138,7 @@ class Trainer:
             if self.rank == 0:
                 print(f"hetero-train: step {self.step}: shares {old} -> {new} ({policy};"
                       f" measured samples/s {speeds})", file=sys.stderr, flush=True)  # fmt: skip
-            emit("plan", rank=self.rank, step=self.step, shares=new, previous=old, reason=policy,
+            emit("plan", rank=self.id, step=self.step, shares=new, previous=old, reason=policy,
                  global_batch=self.global_batch, measured_samples_per_s=speeds,
                  **self._model_fields())  # fmt: skip
         self._forecast()
@@ -156,7 +162,11 @@ class Trainer:
             return
         names = [str(r.get("hostname", i)) for i, r in enumerate(self.world.records)]
         seen = costmodel.best_subset(models, self.global_batch, self.balancer.comm_s or 0.0, names=names)
-        emit("forecast", rank=self.rank, step=self.step, shares=self.shares, **seen.record())
+        emit("forecast", rank=self.id, step=self.step, shares=self.shares, **seen.record())
+        leave = reform.decide(seen, self.leave_out_percent)
+        if leave is not None:  # the world without some ranks is clearly faster: they leave, the rest go on
+            self._reform(leave, names)
+            return
         verdict = (seen.best.ranks, tuple(seen.left_out))
         if self.rank == 0 and seen.left_out and verdict != self.last_verdict:
             print(f"hetero-train: step {self.step}: the cost model predicts {seen.best.samples_per_s:.0f}"
@@ -164,6 +174,47 @@ class Trainer:
                   f" all; {'; '.join(seen.left_out.values())} (all ranks keep training)",
                   file=sys.stderr, flush=True)  # fmt: skip
         self.last_verdict = verdict
+
+    def _reform(self, leave: reform.LeaveOut, names: list[str]) -> None:
+        """Leave out the ranks the planner found too costly: they print their line and stop; the others
+        re-form a smaller world (reform.py) and go on from this very step."""
+        old = self.world
+        why = {
+            str(old.members[r]): reform.leave_line(old.members[r], names[r], *leave.costs[r])
+            for r in leave.left
+        }
+        kept = [old.members[r] for r in leave.keep]
+        self.worlds.append({"step": self.step, "ranks": kept, "left_out": why})
+        world = reform.reform(old, leave.keep)
+        if world is None:
+            self._leave(why[str(self.id)], names[old.rank], leave, kept)
+            return
+        self.world, self.rank = world, world.rank
+        self.learner.wrap(world.distributed)
+        self.balancer = self.balancer.subset(leave.keep, leave.shares, leave.comm_s)
+        self.sampler = GlobalSampler(len(self.dataset), self.cfg.seed, world.size)
+        self.snapshots.world = world
+        self.last_verdict = None
+        emit("world", rank=self.id, step=self.step, generation=world.generation, ranks=kept, left_out=why,
+             shares=self.shares, predicted_samples_per_s=round(leave.predicted, 2),
+             world_predicted_samples_per_s=round(leave.world_predicted, 2))  # fmt: skip
+        if self.rank == 0:
+            gone = sorted(map(int, why))
+            print(f"hetero-train: step {self.step}: ranks {kept} go on without {gone} (predicted"
+                  f" {leave.predicted:.0f} samples/s against {leave.world_predicted:.0f} with all)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        self.metrics.update_run(worlds=self.worlds)
+
+    def _leave(self, line: str, name: str, leave: reform.LeaveOut, kept: list[int]) -> None:
+        self.left = True
+        print(f"hetero-train: {line}", file=sys.stderr, flush=True)
+        link, saves = leave.costs[self.world.rank]
+        emit("left_out", rank=self.id, step=self.step, hostname=name, link_s=round(link, 6),
+             compute_saves_s=round(saves, 6), ranks=kept, reason=line, exit_code=0)  # fmt: skip
+        self.metrics.update_run(worlds=self.worlds, left_out=line, finished=now(), final_step=self.step)
+        self.metrics.flush()
+        if self.world.hosts_store:  # the others' store lives in this process: keep it up until they finish
+            reform.wait_for_survivors(self.world, len(kept))
 
     def _end_epoch(self) -> None:
         self.epoch += 1
@@ -175,7 +226,7 @@ class Trainer:
     def _snapshot(self) -> None:
         at = Position(self.step, self.epoch, self.offset)
         path = self.snapshots.save(self.learner, self.balancer, at)
-        emit("snapshot", rank=self.rank, step=self.step, epoch=self.epoch, path=str(path))
+        emit("snapshot", rank=self.id, step=self.step, epoch=self.epoch, path=str(path))
         self.metrics.flush()
 
     def _resume(self) -> int | None:
@@ -183,9 +234,7 @@ class Trainer:
         if found is None:
             return None
         step, (self.step, self.epoch, self.offset) = found
-        emit(
-            "resume", rank=self.rank, step=self.step, epoch=self.epoch, offset=self.offset, shares=self.shares
-        )
+        emit("resume", rank=self.id, step=self.step, epoch=self.epoch, offset=self.offset, shares=self.shares)
         return step
 
     def _finish(self) -> None:
@@ -199,7 +248,7 @@ class Trainer:
             write_profiles(self.exp, self.world, self.global_batch, speeds)
         self.metrics.update_run(finished=now(), final_step=self.step, final_shares=self.shares)
         self.metrics.flush()
-        emit("done", rank=self.rank, step=self.step, epoch=self.epoch, shares=self.shares,
+        emit("done", rank=self.id, step=self.step, epoch=self.epoch, shares=self.shares,
              experiment=str(self.exp.root))  # fmt: skip
         self.world.barrier()  # nobody tears the process group down while another still needs it
 
@@ -220,7 +269,7 @@ def run(cfg: Config) -> int:
             raise
         raise _lost(cfg, world, trainer, e) from None
     finally:
-        world.close()
+        (trainer.world if trainer is not None else world).close()  # the world it is in now
     return 0
 
 
