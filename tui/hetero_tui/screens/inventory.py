@@ -12,6 +12,9 @@ from hetero_tui.screens.confirm import ConfirmScreen
 from hetero_tui.screens.forms import host_form, settings_form
 
 COLUMNS = ("Host", "Address", "Role", "Kind", "Ranks", "State")
+# Shown once a preflight has measured a link (roles/link_probe): each host's throughput and round-trip time
+# to the master.
+LINK_COLUMN = "Link"
 
 
 class InventoryScreen(HeteroScreen):
@@ -53,6 +56,10 @@ class InventoryScreen(HeteroScreen):
         selected = table.cursor_row
         table.clear()
         states = app.host_states()
+        with_links = any(state.link for state in states.values())
+        if with_links and LINK_COLUMN.lower() not in table.columns:
+            table.add_column(LINK_COLUMN, key=LINK_COLUMN.lower())
+        with_links = LINK_COLUMN.lower() in table.columns
         plan = inventory.rank_plan(app.states.gpu_counts())
         plan_hosts = plan.get("hosts", {})
         for host in inventory.hosts:
@@ -68,15 +75,17 @@ class InventoryScreen(HeteroScreen):
             )
             role = "master" if master else "worker"
             kind = _kind(state)
-            table.add_row(
+            cells = [
                 host.name,
                 host.address,
                 role,
                 kind,
                 ",".join(map(str, ranks)) or "-",
                 _state_text(state, app.states.image_current(host.name) if state else None),
-                key=host.name,
-            )
+            ]
+            if with_links:
+                cells.append(_link_text(state))
+            table.add_row(*cells, key=host.name)
         if inventory.hosts:
             table.move_cursor(row=min(max(selected, 0), len(inventory.hosts) - 1))
         self.query_one("#inventory-path", Static).update(
@@ -144,6 +153,20 @@ def _kind(state) -> str:
     if state is None or state.gpu_count is None:
         return "?"
     return f"GPU x{state.gpu_count}" if state.gpu_count else "CPU"
+
+
+def _link_text(state) -> str:
+    """'287 Mbit/s 0.4 ms' to the master, as the last preflight measured it; '-' where none was."""
+    link = state.link if state else None
+    if link is None:
+        return "-"
+    mbit, rtt = link
+    return f"{_number(mbit)} Mbit/s {_number(rtt)} ms"
+
+
+def _number(value: float) -> str:
+    """Two significant digits below 10 (0.043, 5.3), whole numbers above (48, 20400): never 1e+02."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
 
 
 def _state_text(state, image_current: bool | None = None) -> Text:

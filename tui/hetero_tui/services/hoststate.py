@@ -25,6 +25,9 @@ FACT_KEYS = (
     "hetero_master_host",
     "hetero_cluster_addr",
     "hetero_world_size",
+    # roles/link_probe (preflight): this host's link to the master; the master and a lone host have none
+    "hetero_link_mbit",
+    "hetero_link_rtt_ms",
 )
 
 
@@ -53,6 +56,15 @@ class HostState:
     @property
     def ranks(self) -> list[int]:
         return [int(entry["rank"]) for entry in self.facts.get("hetero_host_ranks") or []]
+
+    @property
+    def link(self) -> tuple[float, float] | None:
+        """(Mbit/s, round-trip ms) to the master as preflight last measured them; None: not measured."""
+        mbit, rtt = self.facts.get("hetero_link_mbit"), self.facts.get("hetero_link_rtt_ms")
+        try:
+            return (float(mbit), float(rtt)) if mbit is not None and rtt is not None else None
+        except (TypeError, ValueError):
+            return None
 
     @property
     def is_master(self) -> bool | None:
