@@ -18,6 +18,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from .settings import HOST_BY_NAME, as_text
+
 LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
@@ -35,15 +37,14 @@ class HostSpec:
     cluster_addr: str | None = None  # hetero_cluster_addr once known, to catch one machine listed twice
 
 
-def _whole_number(host: str, field: str, value: object, minimum: int) -> int:
-    # bool is an int in Python, but `hetero_ranks: yes` is a typo, not 1; "2" comes from -e on the CLI.
-    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    if not text.lstrip("-").isdigit() or int(text) < minimum:
-        raise RankPlanError(
-            f"host {host}: {field} must be a whole number >= {minimum} (got {value!r}); "
-            "fix it in the inventory"
-        )
-    return int(text)
+def _whole_number(host: str, field: str, value: object) -> int:
+    """The host setting's value, checked by its rule in settings.py (the TUI's host form uses the same)."""
+    # Blank means "unset" to the schema; here the key is present, so an empty value is a mistake of its own.
+    empty = "is empty; give a whole number or remove it"
+    problem = HOST_BY_NAME[field].problem(value) if as_text(value) else empty
+    if problem:
+        raise RankPlanError(f"host {host}: {field}: {problem}; fix it in the inventory")
+    return int(str(value).strip())
 
 
 def _is_loopback(address: str) -> bool:
@@ -87,7 +88,7 @@ def _check_addresses(hosts: list[HostSpec]) -> None:
 def _rank_count(host: HostSpec) -> int:
     if host.ranks is None:
         return host.gpu_count if host.gpu_count > 0 else 1
-    count = _whole_number(host.name, "hetero_ranks", host.ranks, 1)
+    count = _whole_number(host.name, "hetero_ranks", host.ranks)
     if host.gpu_count > 0 and count > host.gpu_count:
         raise RankPlanError(
             f"host {host.name}: hetero_ranks is {count} but it has {host.gpu_count} GPU(s) and each GPU rank "
@@ -103,7 +104,7 @@ def _pinned_blocks(hosts: list[HostSpec], counts: dict[str, int]) -> dict[str, i
     for host in hosts:
         if host.first_rank is None:
             continue
-        first = _whole_number(host.name, "hetero_rank", host.first_rank, 0)
+        first = _whole_number(host.name, "hetero_rank", host.first_rank)
         for rank in range(first, first + counts[host.name]):
             if rank in owner:
                 raise RankPlanError(

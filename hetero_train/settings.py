@@ -259,6 +259,30 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("hetero_log_every", "--log-every", int, 10, "log a step record every N steps", minimum=1),
 )
 
+# Per-host settings (host variables in the inventory): the rank plan (rank_plan.py) and the TUI's host form
+# check them with these rules. Not trainer flags, and not in group_vars: their own table.
+HOST_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "hetero_ranks",
+        None,
+        int,
+        None,
+        "ranks on this host (default: one per GPU, or 1 on a CPU host)",
+        minimum=1,
+        form=False,
+    ),
+    Setting(
+        "hetero_rank",
+        None,
+        int,
+        None,
+        "this host's first rank (default: the lowest free block, in inventory order)",
+        minimum=0,
+        form=False,
+    ),
+)
+HOST_BY_NAME: dict[str, Setting] = {s.name: s for s in HOST_SETTINGS}
+
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS if s.name}
 BY_FLAG: dict[str, Setting] = {s.flag: s for s in SETTINGS if s.flag}
 # What the TUI's settings form shows, in this order.

@@ -111,12 +111,12 @@ def test_same_machine_found_by_its_cluster_address():
 @pytest.mark.parametrize("bad", ["two", 0, True, -1, 1.5])
 def test_bad_rank_count_names_host_and_field(bad):
     message = error_of([host("lap1", ranks=bad)])
-    assert message.startswith("host lap1: hetero_ranks must be a whole number >= 1")
+    assert message.startswith("host lap1: hetero_ranks: must be a whole number >= 1")
 
 
 def test_bad_first_rank_names_host_and_field():
     assert error_of([host("lap1", rank="first")]).startswith(
-        "host lap1: hetero_rank must be a whole number >= 0"
+        "host lap1: hetero_rank: must be a whole number >= 0"
     )
 
 

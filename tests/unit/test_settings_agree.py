@@ -120,3 +120,31 @@ def test_every_setting_is_a_known_name_and_a_near_miss_is_a_typo():
         assert settings_check.typo_error({"lap1": {name: 1}}, ["lap1"]) == ""
     message = settings_check.typo_error({"lap1": {"hetero_learning_rat": 1}}, ["lap1"])
     assert "did you mean hetero_learning_rate?" in message
+
+
+HOST_CASES = [(s, v) for s in settings.HOST_SETTINGS for v in [*_probe_values(s), 1, 2, 7]]
+
+
+@pytest.mark.parametrize(("setting", "value"), HOST_CASES, ids=[f"{s.name}={v!r}" for s, v in HOST_CASES])
+def test_the_rank_plan_and_the_tui_host_form_agree(setting, value):
+    from hetero_tui.services.host_form import whole_number_problem
+
+    from hetero_train.rank_plan import HostSpec, RankPlanError, plan_ranks
+
+    if settings.as_text(value) == "":
+        return  # blank: the form leaves the key out, so the rank plan never sees it
+    field = "ranks" if setting.name == "hetero_ranks" else "first_rank"
+    problem = setting.problem(value)
+    try:
+        plan_ranks([HostSpec("lap1", "10.0.0.1", 0, **{field: value})])
+        plan = None
+    except RankPlanError as e:
+        plan = str(e)
+    form = whole_number_problem(setting.name, value)
+    if problem is None:
+        assert form is None
+        # A first rank above 0 leaves a gap in a one-host cluster: the whole-cluster rule, not this one.
+        assert plan is None or plan.startswith("ranks must be 0..0 with no gap, but rank 0 is unused"), plan
+    else:
+        assert form == f"{setting.name}: {problem}"
+        assert plan == f"host lap1: {setting.name}: {problem}; fix it in the inventory"

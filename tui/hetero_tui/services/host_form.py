@@ -9,11 +9,13 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from hetero_train.settings import as_text
+from hetero_train.settings import HOST_BY_NAME, as_text
 
 HOST_FIELDS = ("name", "ansible_host", "ansible_user", "ansible_port", "hetero_ranks", "hetero_rank")
-# (minimum, maximum) of every whole-number host field; all may be left empty
-NUMBERS = {"ansible_port": (1, 65535), "hetero_ranks": (1, None), "hetero_rank": (0, None)}
+# Ansible's own SSH port (minimum, maximum); hetero_ranks and hetero_rank are settings.HOST_SETTINGS, the
+# rules the rank plan checks them with. All may be left empty.
+PORT_RANGE = (1, 65535)
+NUMBERS = ("ansible_port", *HOST_BY_NAME)
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
@@ -23,14 +25,17 @@ _USER = re.compile(r"^[a-z_][a-z0-9_.-]*\$?$", re.IGNORECASE)
 
 def whole_number_problem(field_name: str, value: object) -> str | None:
     """A message when `value` is not an acceptable whole number for `field_name`, else None."""
-    minimum, maximum = NUMBERS[field_name]
+    if field_name in HOST_BY_NAME:
+        problem = HOST_BY_NAME[field_name].problem(value)
+        return f"{field_name}: {problem}" if problem else None
     typed = as_text(value)
     if not typed:
         return None
-    if isinstance(value, bool) or not typed.lstrip("-").isdigit() or int(typed) < minimum:
-        return f"{field_name}: must be a whole number >= {minimum} (got {typed!r})"
-    if maximum is not None and int(typed) > maximum:
-        return f"{field_name}: a port is {minimum}-{maximum} (got {typed})"
+    low, high = PORT_RANGE
+    if isinstance(value, bool) or not typed.lstrip("-").isdigit() or int(typed) < low:
+        return f"{field_name}: must be a whole number >= {low} (got {typed!r})"
+    if int(typed) > high:
+        return f"{field_name}: a port is {low}-{high} (got {typed})"
     return None
 
 
