@@ -21,8 +21,6 @@ import socket
 import statistics
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: hetero_link_probe
 short_description: Measure a host's TCP throughput and round-trip time to the cluster's master
@@ -164,6 +162,10 @@ def _reason(error: Exception) -> str:
 
 
 def main() -> None:
+    # Imported here, not at the top: the tests import this file for its probe functions, and loading
+    # ansible.module_utils patches sys.intern in that process (torch's dynamo then refuses to trace it).
+    from ansible.module_utils.basic import AnsibleModule
+
     module = AnsibleModule(
         argument_spec={
             "mode": {"type": "str", "required": True, "choices": ["serve", "port", "measure", "stop"]},
