@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .costmodel import Affine, Observations, affine_shares, step_compute_s
-from .shares import apply_caps, largest_remainder, memory_cap
-
-__all__ = ["Balancer", "BalanceSettings", "apply_caps", "largest_remainder", "memory_cap"]
+from .shares import apply_caps, largest_remainder
 
 
 @dataclass

@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .balance import largest_remainder
 from .config import Config
 from .errors import BadInput
 from .rendezvous import World
+from .shares import largest_remainder
 
 
 def global_batch(cfg: Config, world: World, dataset_len: int) -> tuple[int, list[int]]:

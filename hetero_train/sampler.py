@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .balance import largest_remainder
+from .shares import largest_remainder
 
 
 def epoch_order(num_samples: int, seed: int, epoch: int) -> torch.Tensor:

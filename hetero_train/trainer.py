@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 from . import costmodel, data, hardware, reform, rendezvous
-from .balance import Balancer, memory_cap
+from .balance import Balancer
 from .config import Config
 from .errors import PeerLost
 from .experiment import Experiment, now, run_record, write_profiles
@@ -26,6 +26,7 @@ from .peer_lost import is_lost_peer, peer_lost
 from .profiling import StepProfiler
 from .resume import Position, Snapshots
 from .sampler import GlobalSampler, steps_per_epoch
+from .shares import memory_cap
 from .snapshot import SnapshotDir
 from .start import Start, prepare
 from .timing import Throughput, memory_mb

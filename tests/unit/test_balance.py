@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from hetero_train import hardware
-from hetero_train.balance import Balancer, apply_caps, largest_remainder, memory_cap
+from hetero_train.balance import Balancer
+from hetero_train.shares import apply_caps, largest_remainder, memory_cap
 
 
 @pytest.mark.parametrize(
