@@ -192,3 +192,23 @@ async def test_a_hosts_state_shows_how_often_docker_restarted_its_ranks(inventor
         rows = {row[0]: row for row in table_rows(pilot.app.screen.query_one("#hosts", DataTable))}
         assert rows["gpu-box"][5] == "up 1/1 run ↻2"
         assert "↻" not in rows["desktop"][5]
+
+
+@pilot_test
+async def test_a_hosts_state_counts_the_ranks_left_out_and_the_plan_line_says_why(inventory, tmp_path):
+    async with make_app(inventory, tmp_path).run_test(size=(80, 24)) as pilot:
+        # status.yml's hetero_status fact: rank 3 exited 0, but its log says the trainer left it out
+        why = "rank 3 (wsl-laptop) left out: its link adds 1.30 s per step and its compute saves 0.20 s"
+        containers = [
+            {"name": "hetero-rank-3", "state": "exited", "exit_code": 0, "restarts": 0, "left_out": why}
+        ]
+        facts = {"ansible_facts": {STATUS_FACT: {"containers": containers}}}
+        result = HostResult("Status", "p1", "Summarise this host", "t1", "wsl-laptop", "ok", 0.1, facts)
+        pilot.app.states.apply(result)
+        pilot.app.refresh_inventory()
+        await pilot.pause()
+        rows = {row[0]: row for row in table_rows(pilot.app.screen.query_one("#hosts", DataTable))}
+        assert rows["wsl-laptop"][5] == "up 0/1 run 1 left out"
+        plan = pilot.app.screen.query_one("#plan", Static)
+        assert text_of(plan).splitlines()[1:] == [why]
+        assert plan.size.height > 1 and plan.tooltip == why  # shown under the plan line, not cut off

@@ -80,3 +80,26 @@ def test_image_is_current_when_it_matches_the_controllers_image_of_its_variant()
     assert states.image_current("lap2") is False
     assert states.image_current("gpu-box") is None  # nothing to compare with
     assert states.image_current("nowhere") is None
+
+
+def test_a_left_out_rank_shows_as_left_out_with_the_trainers_reason():
+    states = HostStates()
+    why = (
+        "rank 1 (lap2) left out: its link adds 1.30 s per step and its compute saves 0.20 s; the cluster is"
+        " faster without it (a larger hetero_global_batch_size gives its compute more to save)"
+    )
+    # status.yml's shape: the container exited 0 like a finished rank; left_out is the line from its log
+    containers = [
+        {"name": "hetero-rank-1", "state": "exited", "exit_code": 0, "restarts": 0, "left_out": why},
+        {"name": "hetero-rank-2", "state": "exited", "exit_code": 0, "restarts": 0, "left_out": None},
+    ]
+    states.apply(_status("lap2", docker="28.0", containers=containers))
+    left, done = states.hosts["lap2"].containers
+    assert (left.shown, left.left_out, left.exit_code) == ("left out", why, 0)
+    assert (done.shown, done.left_out) == ("exited", None)
+    # an older status.yml's fact (no left_out key) still reads
+    states.apply(_status("lap3", docker="28.0", containers=[{"name": "hetero-rank-3", "state": "running"}]))
+    assert states.hosts["lap3"].containers == [ContainerState("hetero-rank-3", "running", None, 0)]
+    # a left-out rank 0 idles on while the others use its store: Docker says running, the user sees left out
+    idle = ContainerState("hetero-rank-0", "running", 0, 0, "rank 0 (lap1) left out: its link adds ...")
+    assert idle.shown == "left out"

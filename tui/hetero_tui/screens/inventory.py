@@ -92,12 +92,17 @@ class InventoryScreen(HeteroScreen):
             f"[b]{self.app.sub_title}[/]  {len(inventory.hosts)} hosts"
         )
         if "error" in plan:
-            self.query_one("#plan", Static).update(Text(f"plan: {plan['error']}", style="bold red"))
+            line = Text(f"plan: {plan['error']}", style="bold red")
         else:
             facts = "from gathered facts" if states else "no facts yet: CPU assumed"
-            self.query_one("#plan", Static).update(
-                f"world size {plan['world_size']}, master {plan['master_host']} ({facts})"
-            )
+            line = Text(f"world size {plan['world_size']}, master {plan['master_host']} ({facts})")
+        # Why the trainer left ranks out, below the plan (the State column only counts them).
+        hosts = [states[h.name] for h in inventory.hosts if h.name in states]
+        reasons = [c.left_out for state in hosts for c in state.containers if c.left_out]
+        for reason in reasons:
+            line.append(f"\n{reason}", style="yellow")
+        self.query_one("#plan", Static).update(line)
+        self.query_one("#plan", Static).tooltip = "\n".join(reasons) or None
 
     def selected_host(self) -> str | None:
         table = self.query_one("#hosts", DataTable)
@@ -170,7 +175,8 @@ def _number(value: float) -> str:
 
 
 def _state_text(state, image_current: bool | None = None) -> Text:
-    """reachable / Docker / image / containers, as far as the runs so far have told."""
+    """reachable / Docker / image / containers, as far as the runs so far have told: "1/2 run" counts the
+    running rank containers, "1 left out" those the trainer left out (why: below the table)."""
     if state is None or state.reachable is None:
         return Text("unknown: run Status (s)", style="dim")
     if not state.reachable:
@@ -184,10 +190,14 @@ def _state_text(state, image_current: bool | None = None) -> Text:
         # the controller's image differs: Distribute would send it again
         label = {True: "image ok", False: "image old"}.get(image_current, f"img {state.image[:7]}")
         text.append(f" {label}", style="yellow" if image_current is False else "")
-    running = sum(1 for c in state.containers if c.state == "running")
+    # A left-out rank 0 idles on (the others' store lives in it): it is not training, so it does not count.
+    running = sum(1 for c in state.containers if c.shown == "running")
+    left_out = sum(1 for c in state.containers if c.left_out)
     if state.containers:
         bad = any(c.state != "running" and c.exit_code not in (0, None) for c in state.containers)
         text.append(f" {running}/{len(state.containers)} run", style="red" if bad else "green")
+        if left_out:
+            text.append(f" {left_out} left out", style="yellow")
         restarts = sum(c.restarts for c in state.containers)
         if restarts:  # Docker restarted a crashed rank (its on-failure policy): say how often, as k9s does
             text.append(f" ↻{restarts}", style="bold yellow")

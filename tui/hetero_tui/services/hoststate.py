@@ -13,7 +13,8 @@ from .events import HostResult
 
 # The fact playbooks/status.yml sets per host (the contract with that playbook):
 # {docker: version | None, variant, image: id | None, controller_image: id | None,
-#  containers: [{name, state, exit_code, restarts}]}.
+#  containers: [{name, state, exit_code, restarts, left_out}]}; left_out: the trainer's line
+#  "rank <r> (<host>) left out: <why>" from the container's log, or None.
 STATUS_FACT = "hetero_status"
 FACT_KEYS = (
     "hetero_gpu_count",
@@ -34,9 +35,16 @@ FACT_KEYS = (
 @dataclass(frozen=True)
 class ContainerState:
     name: str
-    state: str  # running, exited, restarting, created...
+    state: str  # running, exited, restarting, created... as Docker says
     exit_code: int | None
     restarts: int
+    left_out: str | None = None  # "rank 1 (lap2) left out: its link adds ...": the trainer left it out
+
+    @property
+    def shown(self) -> str:
+        """The state a user sees: "left out" for a rank the trainer left out (its container exited 0, or
+        rank 0 idles on for the others' store), else Docker's."""
+        return "left out" if self.left_out else self.state
 
 
 @dataclass
@@ -143,7 +151,7 @@ def _short_id(image) -> str:
 
 
 def _container(entry) -> ContainerState | None:
-    """{name, state, exit_code, restarts} as status.yml reports each rank container."""
+    """{name, state, exit_code, restarts, left_out} as status.yml reports each rank container."""
     if not isinstance(entry, dict) or not entry.get("name"):
         return None
     code, restarts = entry.get("exit_code"), entry.get("restarts")
@@ -152,4 +160,5 @@ def _container(entry) -> ContainerState | None:
         str(entry.get("state") or ""),
         None if code is None else int(code),
         int(restarts or 0),
+        str(entry["left_out"]) if entry.get("left_out") else None,
     )
