@@ -143,9 +143,10 @@ class Balancer:
         return new
 
     def subset(self, keep: Sequence[int], shares: Sequence[int], comm_s: float) -> Balancer:
-        """The balancer of a re-formed world of the ranks `keep`: what was learned about them stays, the
-        shares are the new world's plan and comm its predicted communication (reform.py)."""
-        seen = Observations(len(keep), points=[self.seen.points[r] for r in keep], comm_s=comm_s)
+        """The balancer of a re-formed world of the ranks `keep` (reform.py): the shares are the new world's
+        plan and comm its predicted communication. The compute timings are learned afresh: they were taken
+        while the old world's all-reduce competed for each machine, and a rank alone has none."""
+        seen = Observations(len(keep), comm_s=comm_s if len(keep) > 1 else None)
         seen.windows = self.seen.windows
         smoothed = [self.smoothed[r] for r in keep] if self.smoothed else None
         return Balancer(

@@ -152,9 +152,16 @@ def predict(
     alpha_s: float = 0.0,
     links: Sequence[float] | None = None,
     caps: Sequence[int | None] | None = None,
+    alone: Sequence[float] | None = None,
 ) -> Option:
-    """The equal-finish plan of `ranks` alone for the whole global batch, and its samples/s."""
+    """The equal-finish plan of `ranks` alone for the whole global batch, and its samples/s.
+
+    `alone`: per rank, its compute time with no all-reduce running over its time in the world (<= 1;
+    measured, see Learner.time_alone). A rank by itself communicates nothing, so nothing slows it."""
     sub = [models[r] for r in ranks]
+    if alone is not None and len(ranks) == 1:
+        f = alone[ranks[0]]
+        sub = [Affine(sub[0].a * f, sub[0].c * f)]
     shares = affine_shares(sub, total, [caps[r] for r in ranks] if caps else None)
     ratio = min(links) / min(links[r] for r in ranks) if links else 1.0
     comm = subset_comm_s(world_comm_s, len(models), len(ranks), alpha_s, ratio)
@@ -179,23 +186,25 @@ def best_subset(
     links: Sequence[float] | None = None,
     caps: Sequence[int | None] | None = None,
     names: Sequence[str] | None = None,
+    alone: Sequence[float] | None = None,
 ) -> Forecast:
     """Predicted samples/s of the whole world and of every subset, the best one, and for each rank it
     leaves out what that rank's link costs per step against what its compute saves. Report only."""
     options = [
-        predict(models, s, total, world_comm_s, alpha_s, links, caps) for s in candidates(models, total)
+        predict(models, s, total, world_comm_s, alpha_s, links, caps, alone)
+        for s in candidates(models, total)
     ]
     world = options[-1]
     best = max(options, key=lambda o: (o.samples_per_s, len(o.ranks)))  # a tie keeps more ranks
     left_out, costs = {}, {}
     for r in sorted(set(world.ranks) - set(best.ranks)):
-        more = predict(models, sorted((*best.ranks, r)), total, world_comm_s, alpha_s, links, caps)
+        more = predict(models, sorted((*best.ranks, r)), total, world_comm_s, alpha_s, links, caps, alone)
         who = f"rank {r} ({names[r]})" if names else f"rank {r}"
         costs[r] = (more.comm_s - best.comm_s, best.compute_s - more.compute_s)
         left_out[r] = (
             f"{who}: its link adds {more.comm_s - best.comm_s:.3f} s per step and its compute saves"
-            f" {best.compute_s - more.compute_s:.3f} s; predicted {best.samples_per_s:.0f} samples/s"
-            f" without it, {more.samples_per_s:.0f} with it"
+            f" {best.compute_s - more.compute_s:.3f} s (negative: the all-reduce slows the others' compute);"
+            f" predicted {best.samples_per_s:.0f} samples/s without it, {more.samples_per_s:.0f} with it"
         )
     return Forecast(world, best, options, left_out, costs)
 

@@ -7,6 +7,7 @@ single process would take on all B samples, whatever the split.
 
 from __future__ import annotations
 
+import copy
 import gc
 import time
 
@@ -63,6 +64,25 @@ class Learner:
         end = time.perf_counter()
         compute = self.timer.compute_s(start, backward_done, end)
         return loss.detach(), StepTime(compute_s=compute, step_s=end - start)
+
+    def time_alone(self, x: torch.Tensor, y: torch.Tensor, passes: int = 2) -> float:
+        """Seconds of a step's compute on (x, y) - forward, backward, optimizer - with no all-reduce running:
+        what this share costs when nothing else competes for the machine (gloo's threads share a CPU rank's
+        cores during a real step). On a copy of the model and optimizer (one deepcopy, so the copy's
+        optimizer holds the copy's parameters), with the RNG forked: no weight, buffer (BatchNorm's running
+        stats), momentum, gradient or random number of the run changes. The fastest of `passes`."""
+        probe, optimizer = copy.deepcopy((self.model, self.optimizer))
+        best = float("inf")
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            for _ in range(passes):
+                start = time.perf_counter()
+                optimizer.zero_grad(set_to_none=True)
+                F.cross_entropy(probe(x), y, reduction="sum").backward()
+                optimizer.step()
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                best = min(best, time.perf_counter() - start)
+        return best
 
     @property
     def lr(self) -> float:

@@ -41,6 +41,10 @@ class LeaveOut:
     predicted: float  # samples/s predicted without them
     world_predicted: float  # samples/s predicted with everyone
 
+    def steps_s(self, global_batch: int) -> tuple[float, float]:
+        """A step's predicted seconds with everyone and without the left-out ranks."""
+        return global_batch / self.world_predicted, global_batch / self.predicted
+
     @property
     def left(self) -> list[int]:
         return sorted(self.costs)
@@ -60,12 +64,21 @@ def decide(forecast: Forecast, percent: float) -> LeaveOut | None:
     )
 
 
-def leave_line(rank: int, name: str, link_s: float, saves_s: float) -> str:
-    """The one line a left-out rank prints."""
+def leave_line(
+    rank: int, name: str, link_s: float, saves_s: float, steps_s: tuple[float, float] | None = None
+) -> str:
+    """The one line a left-out rank prints. `saves_s` < 0: with this rank the world's compute is slower,
+    since its all-reduce competes for the CPUs; `steps_s`: a step's seconds with every rank and without."""
+    compute = (
+        f"its compute saves {saves_s:.2f} s"
+        if saves_s >= 0
+        else f"the compute gets {-saves_s:.2f} s slower with it (the all-reduce competes for the CPUs)"
+    )
+    steps = f" (a step takes {steps_s[0]:.2f} s with it, {steps_s[1]:.2f} s without)" if steps_s else ""
     return (
-        f"rank {rank} ({name}) left out: its link adds {link_s:.2f} s per step and its compute saves"
-        f" {max(0.0, saves_s):.2f} s; the cluster is faster without it (see hetero_sync and"
-        " hetero_global_batch_size to use it)"
+        f"rank {rank} ({name}) left out: its link adds {link_s:.2f} s per step and {compute}{steps}; the"
+        " cluster is faster without it (a larger hetero_global_batch_size gives its compute more to save;"
+        " hetero_leave_out_percent: 0 keeps every rank)"
     )
 
 

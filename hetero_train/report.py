@@ -1,7 +1,8 @@
 """`python -m hetero_train.report <experiment-dir>`: a one-screen summary of a run.
 
 Per rank: device, steps, mean samples/s (last run), final loss; which ranks took part when the planner left
-some out; then where metrics and checkpoints are.
+some out; the verdict: the cluster's measured samples/s against what the cost model predicted for it and for
+each rank alone; then where metrics and checkpoints are.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ def _rank_summary(path: Path) -> dict:
     body = steps[1:] if len(steps) > 1 else steps
     mean = sum(s["samples_per_s"] for s in body) / len(body) if body else 0.0
     device = last.get("device") or (runs[-1].get("hardware", {}).get("device") if runs else "?")
+    worlds = runs[-1].get("worlds", []) if runs else []  # re-formed worlds (reform.py)
+    # The cluster's speed now: global samples/s over the steps of the last world (after any re-forming).
+    now = [s for s in body if not worlds or s["step"] > worlds[-1]["step"]] or body
+    cluster = [s["global_samples_per_s"] for s in now if "global_samples_per_s" in s]
     return {
         "rank": data.get("rank"),
         "device": device,
@@ -29,7 +34,9 @@ def _rank_summary(path: Path) -> dict:
         "samples_per_s": mean,
         "loss": last.get("loss"),
         "runs": len(runs),
-        "worlds": runs[-1].get("worlds", []) if runs else [],  # re-formed worlds (reform.py)
+        "worlds": worlds,
+        "cluster_samples_per_s": sum(cluster) / len(cluster) if cluster else None,
+        "forecast": runs[-1].get("forecast") if runs else None,  # the cost model's latest (trainer.py)
         "left_out": runs[-1].get("left_out") if runs else None,  # this rank's line, when it was left out
     }
 
@@ -43,6 +50,28 @@ def _membership(rows: list[dict]) -> list[str]:
     for w in worlds:
         lines.append(f"from step {w['step']}: ranks {w['ranks']}")
         lines += [f"  {why}" for why in w["left_out"].values()]
+    return lines
+
+
+def _verdict(last: dict) -> list[str]:
+    """Is the cluster faster than its best rank alone? Measured against the cost model's predictions."""
+    forecast, measured = last["forecast"], last["cluster_samples_per_s"]
+    if not forecast or not measured:
+        return []
+    ranks, alone, predicted = forecast["ranks"], forecast["alone"], forecast["predicted_samples_per_s"]
+    lines = [
+        "",
+        f"verdict: ranks {ranks} trained at {measured:.1f} samples/s measured"
+        f" ({predicted:.1f} predicted by the cost model at step {forecast['step']})",
+    ]
+    if len(ranks) > 1 and alone:
+        best_rank, best = max(alone.items(), key=lambda kv: kv[1])
+        ratio = measured / best
+        each = ", ".join(f"rank {r} {v:.1f}" for r, v in alone.items())
+        lines.append(
+            f"  one rank alone would do (predicted): {each} samples/s; the cluster is {ratio:.2f}x the best"
+            f" (rank {best_rank}): {'faster' if ratio >= 1 else 'SLOWER'} than it alone"
+        )
     return lines
 
 
@@ -62,6 +91,7 @@ def summarize(experiment: Path) -> str:
     last = max(rows, key=lambda r: r["step"])  # a rank left out stopped earlier than the others
     lines += ["", f"cluster: {total:.1f} samples/s over {len(rows)} rank(s); final loss {last['loss']}"]
     lines += _membership(rows)
+    lines += _verdict(last)
     lines.append(f"metrics:     {experiment / 'logs'}")
     lines.append(f"profiles:    {experiment / 'configs' / 'gpu_profiles.json'}")
     ckpt = experiment / "checkpoints"

@@ -186,16 +186,15 @@ SETTINGS: tuple[Setting, ...] = (
         "hetero_rebalance_every", "--rebalance-every", int, 10, "steps between share re-plans", minimum=1
     ),
     Setting(
-        None,
+        "hetero_leave_out_percent",
         "--leave-out-percent",
         int,
-        0,
+        10,
         "at a re-plan, leave out the ranks whose link costs more than their compute adds when the cost model"
         " predicts the world without them at least this many percent faster; they exit 0 and the others go"
         " on in a smaller world (0: keep every rank)",
         minimum=0,
         maximum=1000,
-        form=False,
     ),
     Setting(None, "--rank-shares", str, None, "fixed relative per-rank shares, e.g. 3,1", form=False),
     Setting(None, "--gpu-profiles", str, None, "measured speeds (a gpu_profiles.json)", form=False),

@@ -4,9 +4,11 @@ seeded model, and - once every rank has passed every check - the experiment's di
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 
 from . import plan
 from .config import Config
@@ -24,6 +26,7 @@ class Start:
     global_batch: int
     shares: list[int]
     plan_source: str  # why these shares: "rank-shares", "gpu-profiles", "measured" or "per-rank batch"
+    all_reduce: dict | None = None  # the timed all-reduce of a gradient's size (time_all_reduce)
 
 
 def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
@@ -37,11 +40,12 @@ def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
     shares, source = plan.initial_shares(cfg, world, batch, per_rank, measured)
     world.barrier()  # every rank has passed every check: only now are files written
     announce(world, hw)
+    timed = time_all_reduce(model, world, torch.device(hw.device)) if cfg.enable_load_balancing else None
     exp = Experiment(cfg, world.rank)
     exp.create()
     if world.rank == 0:
         write_profiles(exp, world, batch, measured)
-    return Start(exp, model, batch, shares, source)
+    return Start(exp, model, batch, shares, source, timed)
 
 
 def announce(world: World, hw: Hardware) -> None:
@@ -52,3 +56,28 @@ def announce(world: World, hw: Hardware) -> None:
     )
     emit("hardware", rank=world.rank, world_size=world.size, backend=world.backend, summary=hw.summary(),
          **hw.record())  # fmt: skip
+
+
+def time_all_reduce(model: torch.nn.Module, world: World, device: torch.device) -> dict | None:
+    """What one all-reduce of this model's gradients costs on this world, before any step: a buffer of
+    the parameters' size (fp32), summed once after a small warm-up one (connections, buffers). Real steps
+    then measure the communication the backward pass does not hide; this says what the link gives."""
+    if not world.distributed:
+        return None
+    numel = sum(p.numel() for p in model.parameters())
+    dist.all_reduce(torch.zeros(1, device=device))
+    buffer = torch.zeros(numel, device=device)
+    start = time.perf_counter()
+    dist.all_reduce(buffer)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = max(world.all_gather(time.perf_counter() - start))  # the world waits for the slowest
+    megabytes = numel * 4 / 1e6
+    timed = {"megabytes": round(megabytes, 2), "seconds": round(seconds, 4),
+             "mbit_per_s": round(megabytes * 8 * 2 * (world.size - 1) / world.size / seconds, 1)}  # fmt: skip
+    emit("all_reduce", rank=world.rank, **timed)
+    if world.rank == 0:
+        print(f"hetero-train: one all-reduce of the gradients ({timed['megabytes']} MB) takes"
+              f" {timed['seconds']:.3f} s on this world ({timed['mbit_per_s']} Mbit/s per rank, ring)",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return timed

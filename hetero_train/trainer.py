@@ -38,6 +38,7 @@ class Trainer:
         self.rank = world.rank  # in the current world; files and events keep the original number (id)
         self.id = world.original_rank
         self.plan_source = start.plan_source
+        self.all_reduce = start.all_reduce  # the timed all-reduce at start (start.py)
         self.dataset = dataset
         self.global_batch = start.global_batch
         per_epoch = steps_per_epoch(len(dataset), self.global_batch, world.size)
@@ -52,6 +53,7 @@ class Trainer:
         policy = cfg.load_balance_policy if cfg.enable_load_balancing else "static"
         self.balancer = Balancer(policy, list(start.shares))
         self.last_verdict: tuple | None = None  # the last best subset reported on stderr
+        self.alone: list[float] | None = None  # per rank: compute alone / compute in the world (_time_alone)
         self.leave_out_percent = cfg.leave_out_percent
         self.left = False  # the planner left this rank out: it trains no more
         self.worlds: list[dict] = []  # each re-formed world: from which step, which ranks, who left and why
@@ -75,7 +77,7 @@ class Trainer:
         info = run_record(
             self.cfg, self.world, self.hw, self.global_batch, self.shares, self.balancer.policy, resumed
         )
-        self.metrics.start_run(info)
+        self.metrics.start_run({**info, "all_reduce": self.all_reduce} if self.all_reduce else info)
         emit("plan", rank=self.id, step=self.step, shares=self.shares, global_batch=self.global_batch,
              reason="resume" if resumed is not None else self.plan_source)  # fmt: skip
         while self.step < self.total_steps:
@@ -162,8 +164,13 @@ class Trainer:
         if models is None or self.balancer.policy == "static":
             return
         names = [str(r.get("hostname", i)) for i, r in enumerate(self.world.records)]
-        seen = costmodel.best_subset(models, self.global_batch, self.balancer.comm_s or 0.0, names=names)
-        emit("forecast", rank=self.id, step=self.step, shares=self.shares, **seen.record())
+        if self.alone is None and self.world.size > 1:
+            self.alone = self._time_alone(models)
+        comm = self.balancer.comm_s or 0.0
+        seen = costmodel.best_subset(models, self.global_batch, comm, names=names, alone=self.alone)
+        emit("forecast", rank=self.id, step=self.step, shares=self.shares, alone_factor=self.alone,
+             **seen.record())  # fmt: skip
+        self.metrics.update_run(forecast=self._verdict_record(seen))
         leave = reform.decide(seen, self.leave_out_percent)
         if leave is not None:  # the world without some ranks is clearly faster: they leave, the rest go on
             self._reform(leave, names)
@@ -176,12 +183,43 @@ class Trainer:
                   file=sys.stderr, flush=True)  # fmt: skip
         self.last_verdict = verdict
 
+    def _time_alone(self, models: list[costmodel.Affine]) -> list[float]:
+        """Once, at the first forecast: each rank in turn times its next share with no all-reduce running,
+        to learn how much the world slows its compute (gloo's threads share a CPU rank's cores).
+        Per rank: time alone over time in the world, between 0.2 and 1; a rank alone is predicted with it."""
+        took = 0.0
+        part = self.sampler.step(self.epoch, self.offset, self.global_batch, self.shares, self.rank)
+        for turn in range(self.world.size):  # one at a time: machines that share cores (the lab) would
+            self.world.barrier()  # otherwise slow each other down, and alone means alone
+            if turn == self.rank:
+                start = time.perf_counter()
+                x, y = self.learner.to_device(*data.load_batch(self.dataset, part.indices))
+                took = time.perf_counter() - start + self.learner.time_alone(x, y)
+        gathered = self.world.all_gather((took, len(part.indices)))
+        return [
+            round(min(1.0, max(0.2, t / m.time(b))), 3) for (t, b), m in zip(gathered, models, strict=True)
+        ]
+
+    def _verdict_record(self, seen: costmodel.Forecast) -> dict:
+        """The latest forecast in the run record, ranks by their original numbers: the report's verdict
+        (predicted samples/s of this world and of each rank alone) reads it."""
+        ids = self.world.members
+        alone = {str(ids[o.ranks[0]]): round(o.samples_per_s, 2) for o in seen.options if len(o.ranks) == 1}
+        return {
+            "step": self.step,
+            "ranks": list(ids),
+            "predicted_samples_per_s": round(seen.world.samples_per_s, 2),
+            "alone": alone,
+        }
+
     def _reform(self, leave: reform.LeaveOut, names: list[str]) -> None:
         """Leave out the ranks the planner found too costly: they print their line and stop; the others
         re-form a smaller world (reform.py) and go on from this very step."""
         old = self.world
         why = {
-            str(old.members[r]): reform.leave_line(old.members[r], names[r], *leave.costs[r])
+            str(old.members[r]): reform.leave_line(
+                old.members[r], names[r], *leave.costs[r], leave.steps_s(self.global_batch)
+            )
             for r in leave.left
         }
         kept = [old.members[r] for r in leave.keep]
@@ -193,6 +231,7 @@ class Trainer:
         self.world, self.rank = world, world.rank
         self.learner.wrap(world.distributed)
         self.balancer = self.balancer.subset(leave.keep, leave.shares, leave.comm_s)
+        self.alone = None  # timed again in the new world (a rank by itself: nothing competes for it)
         self.sampler = GlobalSampler(len(self.dataset), self.cfg.seed, world.size)
         self.snapshots.world = world
         self.last_verdict = None

@@ -167,3 +167,17 @@ def test_observations_keep_a_few_distinct_shares():
         seen.add([share], [0.01 + 0.001 * share])
     assert [p[0] for p in seen.points[0]] == [20, 30, 40]
     assert seen.models()[0].a == pytest.approx(0.01)
+
+
+def test_a_rank_alone_is_predicted_at_its_measured_uncontended_speed():
+    """In the world, the all-reduce's threads share a CPU rank's cores and its compute is slower than alone:
+    with `alone` (compute alone / compute in the world, measured) a rank by itself is predicted faster, so
+    the fast rank alone can beat a world whose compute the all-reduce slows down."""
+    models = [Affine(0.01, 0.004), Affine(0.01, 0.008)]  # in the world: 0.266 s and 0.522 s per 64 samples
+    plain = best_subset(models, 128, world_comm_s=0.1)
+    assert plain.best.ranks == (0, 1)
+    alone = [0.5, 1.0]  # measured: rank 0 takes half the time when nothing competes for its cores
+    seen = best_subset(models, 128, world_comm_s=0.1, alone=alone)
+    assert seen.best.ranks == (0,)
+    assert seen.best.samples_per_s == pytest.approx(128 / (0.5 * (0.01 + 0.004 * 128)))
+    assert seen.world.samples_per_s == pytest.approx(plain.world.samples_per_s)  # the world is unchanged
