@@ -111,6 +111,9 @@ def subset_comm_s(
     return bandwidth * slow_link_ratio + 2 * (n - 1) * alpha_s
 
 
+TIE = 0.05  # predictions this close (as a fraction) are the same within the timings' noise
+
+
 @dataclass(frozen=True)
 class Option:
     """A set of ranks and what the model predicts for them."""
@@ -195,7 +198,17 @@ def best_subset(
         for s in candidates(models, total)
     ]
     world = options[-1]
-    best = max(options, key=lambda o: (o.samples_per_s, len(o.ranks)))  # a tie keeps more ranks
+    top = max(options, key=lambda o: (o.samples_per_s, len(o.ranks)))  # a tie keeps more ranks
+    # Subsets of one size within TIE of each other differ by timing noise (equal machines, one link whose
+    # end is unknown): the lowest ranks win, so rank 0, whose process holds the store, keeps training.
+    best = min(
+        (
+            o
+            for o in options
+            if len(o.ranks) == len(top.ranks) and o.samples_per_s >= top.samples_per_s * (1 - TIE)
+        ),
+        key=lambda o: o.ranks,
+    )
     left_out, costs = {}, {}
     for r in sorted(set(world.ranks) - set(best.ranks)):
         more = predict(models, sorted((*best.ranks, r)), total, world_comm_s, alpha_s, links, caps, alone)

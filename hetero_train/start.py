@@ -27,6 +27,7 @@ class Start:
     shares: list[int]
     plan_source: str  # why these shares: "rank-shares", "gpu-profiles", "measured" or "per-rank batch"
     all_reduce: dict | None = None  # the timed all-reduce of a gradient's size (time_all_reduce)
+    links: list[float] | None = None  # per rank, Mbit/s of its link to rank 0 (time_links)
 
 
 def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
@@ -40,12 +41,15 @@ def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
     shares, source = plan.initial_shares(cfg, world, batch, per_rank, measured)
     world.barrier()  # every rank has passed every check: only now are files written
     announce(world, hw)
-    timed = time_all_reduce(model, world, torch.device(hw.device)) if cfg.enable_load_balancing else None
+    timed = links = None
+    if cfg.enable_load_balancing and world.distributed:
+        timed = time_all_reduce(model, world, torch.device(hw.device))
+        links = time_links(world, torch.device(hw.device))
     exp = Experiment(cfg, world.rank)
     exp.create()
     if world.rank == 0:
         write_profiles(exp, world, batch, measured)
-    return Start(exp, model, batch, shares, source, timed)
+    return Start(exp, model, batch, shares, source, timed, links)
 
 
 def announce(world: World, hw: Hardware) -> None:
@@ -58,12 +62,10 @@ def announce(world: World, hw: Hardware) -> None:
          **hw.record())  # fmt: skip
 
 
-def time_all_reduce(model: torch.nn.Module, world: World, device: torch.device) -> dict | None:
+def time_all_reduce(model: torch.nn.Module, world: World, device: torch.device) -> dict:
     """What one all-reduce of this model's gradients costs on this world, before any step: a buffer of
     the parameters' size (fp32), summed once after a small warm-up one (connections, buffers). Real steps
     then measure the communication the backward pass does not hide; this says what the link gives."""
-    if not world.distributed:
-        return None
     numel = sum(p.numel() for p in model.parameters())
     dist.all_reduce(torch.zeros(1, device=device))
     buffer = torch.zeros(numel, device=device)
@@ -81,3 +83,24 @@ def time_all_reduce(model: torch.nn.Module, world: World, device: torch.device) 
               f" {timed['seconds']:.3f} s on this world ({timed['mbit_per_s']} Mbit/s per rank, ring)",
               file=sys.stderr, flush=True)  # fmt: skip
     return timed
+
+
+def time_links(world: World, device: torch.device, megabytes: float = 1.0) -> list[float]:
+    """Per rank, the Mbit/s of its link to rank 0: each rank in turn sends `megabytes` to rank 0, timed
+    there. The world's all-reduce is only as fast as its slowest link; knowing whose link that is lets the
+    planner predict a world without that rank (costmodel.predict's `links`). Rank 0's own entry is the
+    fastest measured: its link is in every one of the others' measurements."""
+    buffer = torch.zeros(int(megabytes * 1e6 / 4), device=device)
+    rates: list[float] = []
+    for sender in range(1, world.size):
+        world.barrier()
+        if world.rank == sender:
+            dist.send(buffer, dst=0)
+        elif world.rank == 0:
+            start = time.perf_counter()
+            dist.recv(buffer, src=sender)
+            rates.append(round(megabytes * 8 / (time.perf_counter() - start), 1))
+    links = world.all_gather(rates)[0]
+    links = [max(links), *links]
+    emit("links", rank=world.rank, mbit_per_s=links)
+    return links

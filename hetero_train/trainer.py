@@ -39,6 +39,7 @@ class Trainer:
         self.id = world.original_rank
         self.plan_source = start.plan_source
         self.all_reduce = start.all_reduce  # the timed all-reduce at start (start.py)
+        self.links = start.links  # per rank: Mbit/s of its link to rank 0, timed at start (start.py)
         self.dataset = dataset
         self.global_batch = start.global_batch
         per_epoch = steps_per_epoch(len(dataset), self.global_batch, world.size)
@@ -167,7 +168,9 @@ class Trainer:
         if self.alone is None and self.world.size > 1:
             self.alone = self._time_alone(models)
         comm = self.balancer.comm_s or 0.0
-        seen = costmodel.best_subset(models, self.global_batch, comm, names=names, alone=self.alone)
+        seen = costmodel.best_subset(
+            models, self.global_batch, comm, links=self.links, names=names, alone=self.alone
+        )
         emit("forecast", rank=self.id, step=self.step, shares=self.shares, alone_factor=self.alone,
              **seen.record())  # fmt: skip
         self.metrics.update_run(forecast=self._verdict_record(seen))
@@ -232,6 +235,7 @@ class Trainer:
         self.learner.wrap(world.distributed)
         self.balancer = self.balancer.subset(leave.keep, leave.shares, leave.comm_s)
         self.alone = None  # timed again in the new world (a rank by itself: nothing competes for it)
+        self.links = [self.links[r] for r in leave.keep] if self.links else None
         self.sampler = GlobalSampler(len(self.dataset), self.cfg.seed, world.size)
         self.snapshots.world = world
         self.last_verdict = None

@@ -181,3 +181,23 @@ def test_a_rank_alone_is_predicted_at_its_measured_uncontended_speed():
     assert seen.best.ranks == (0,)
     assert seen.best.samples_per_s == pytest.approx(128 / (0.5 * (0.01 + 0.004 * 128)))
     assert seen.world.samples_per_s == pytest.approx(plain.world.samples_per_s)  # the world is unchanged
+
+
+def test_the_rank_behind_the_slow_link_is_the_one_left_out():
+    """Three equal ranks, the world's all-reduce slow because rank 1's link is (5 against 900 Mbit/s):
+    knowing whose link that is, the planner keeps ranks 0 and 2 instead of training on rank 0 alone."""
+    models = [Affine(0.01, 0.004)] * 3
+    blind = best_subset(models, 96, world_comm_s=2.0)
+    assert blind.best.ranks == (0,)  # without the links, any pair looks as slow as the world
+    seen = best_subset(models, 96, world_comm_s=2.0, links=[900.0, 5.0, 900.0])
+    assert seen.best.ranks == (0, 2) and list(seen.left_out) == [1]
+    assert seen.best.comm_s == pytest.approx(2.0 * (5 / 900) * 1.0 / (4 / 3))
+
+
+def test_equal_ranks_on_a_slow_link_keep_rank_0_which_holds_the_store():
+    """Two equal machines, one slow link between them (whose end, one measurement cannot tell): each alone
+    is predicted within timing noise of the other, and rank 0 stays - its process holds the store."""
+    models = [Affine(0.002, 0.001), Affine(0.002, 0.001)]
+    seen = best_subset(models, 32, world_comm_s=1.2, alone=[0.80, 0.78])  # noise: rank 1 looks 2.5 % faster
+    assert seen.options[1].samples_per_s > seen.options[0].samples_per_s
+    assert seen.best.ranks == (0,) and list(seen.left_out) == [1]

@@ -201,6 +201,9 @@ def test_balancing_times_one_all_reduce_of_the_gradients_at_start(runs):
     record = json.loads((runs["exp"] / "balanced/logs/rank_0_metrics.json").read_text())["runs"][-1]
     assert record["all_reduce"] == {k: events[0][0][k] for k in ("megabytes", "seconds", "mbit_per_s")}
     assert not runs["fixed"][0].of("all_reduce")  # without balancing nothing is timed
+    # Each rank's link to rank 0, timed once: rank 0's own entry is the fastest of the others'.
+    links = [r.of("links")[0]["mbit_per_s"] for r in runs["balanced"]]
+    assert links[0] == links[1] and len(links[0]) == 2 and links[0][0] == links[0][1] > 0
 
 
 def test_static_policy_splits_by_a_gpu_profiles_file(tmp_path):
