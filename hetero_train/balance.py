@@ -145,13 +145,12 @@ class Balancer:
     def subset(self, keep: Sequence[int], shares: Sequence[int], comm_s: float) -> Balancer:
         """The balancer of a re-formed world of the ranks `keep` (reform.py): the shares are the new world's
         plan and comm its predicted communication. The compute timings are learned afresh: they were taken
-        while the old world's all-reduce competed for each machine, and a rank alone has none."""
+        while the old world's all-reduce competed for each machine, and a rank alone has none. Its first
+        window is a warm-up again (it holds the re-forming itself)."""
         seen = Observations(len(keep), comm_s=comm_s if len(keep) > 1 else None)
         seen.windows = self.seen.windows
         smoothed = [self.smoothed[r] for r in keep] if self.smoothed else None
-        return Balancer(
-            self.policy, list(shares), self.settings, smoothed, self.windows_seen, moved_last=True, seen=seen
-        )
+        return Balancer(self.policy, list(shares), self.settings, smoothed, 0, moved_last=True, seen=seen)
 
     def state_dict(self) -> dict:
         return {

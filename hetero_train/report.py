@@ -7,6 +7,7 @@ each rank alone; then where metrics and checkpoints are.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -23,9 +24,14 @@ def _rank_summary(path: Path) -> dict:
     mean = sum(s["samples_per_s"] for s in body) / len(body) if body else 0.0
     device = last.get("device") or (runs[-1].get("hardware", {}).get("device") if runs else "?")
     worlds = runs[-1].get("worlds", []) if runs else []  # re-formed worlds (reform.py)
-    # The cluster's speed now: global samples/s over the steps of the last world (after any re-forming).
-    now = [s for s in body if not worlds or s["step"] > worlds[-1]["step"]] or body
-    cluster = [s["global_samples_per_s"] for s in now if "global_samples_per_s" in s]
+    # Each world's measured speed: global samples/s over the steps it trained (after any re-forming).
+    bounds = [0, *(w["step"] for w in worlds), float("inf")]
+    speeds = []
+    for low, high in itertools.pairwise(bounds):
+        seen = [
+            s["global_samples_per_s"] for s in body if low < s["step"] <= high and "global_samples_per_s" in s
+        ]
+        speeds.append(sum(seen) / len(seen) if seen else None)
     return {
         "rank": data.get("rank"),
         "device": device,
@@ -35,7 +41,7 @@ def _rank_summary(path: Path) -> dict:
         "loss": last.get("loss"),
         "runs": len(runs),
         "worlds": worlds,
-        "cluster_samples_per_s": sum(cluster) / len(cluster) if cluster else None,
+        "world_samples_per_s": speeds,  # measured, one per world: the first, then each re-formed one
         "forecast": runs[-1].get("forecast") if runs else None,  # the cost model's latest (trainer.py)
         "left_out": runs[-1].get("left_out") if runs else None,  # this rank's line, when it was left out
     }
@@ -53,17 +59,23 @@ def _membership(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _verdict(last: dict) -> list[str]:
-    """Is the cluster faster than its best rank alone? Measured against the cost model's predictions."""
-    forecast, measured = last["forecast"], last["cluster_samples_per_s"]
-    if not forecast or not measured:
+def _verdict(last: dict, everyone: list[int]) -> list[str]:
+    """Is the cluster faster than its best rank alone? Measured, against the cost model's predictions."""
+    forecast, speeds = last["forecast"], last["world_samples_per_s"]
+    if not forecast or not speeds or speeds[-1] is None:
         return []
     ranks, alone, predicted = forecast["ranks"], forecast["alone"], forecast["predicted_samples_per_s"]
+    measured = speeds[-1]
     lines = [
         "",
         f"verdict: ranks {ranks} trained at {measured:.1f} samples/s measured"
         f" ({predicted:.1f} predicted by the cost model at step {forecast['step']})",
     ]
+    if len(speeds) > 1 and speeds[0]:  # the world was re-formed: both sides were measured
+        lines.append(
+            f"  with every rank {everyone} it trained at {speeds[0]:.1f} samples/s (measured): without the"
+            f" ranks left out it is {measured / speeds[0]:.2f}x as fast"
+        )
     if len(ranks) > 1 and alone:
         best_rank, best = max(alone.items(), key=lambda kv: kv[1])
         ratio = measured / best
@@ -87,11 +99,12 @@ def summarize(experiment: Path) -> str:
         share = r["share"] if r["share"] is not None else "-"
         rank, device, step, speed, runs = r["rank"], r["device"], r["step"], r["samples_per_s"], r["runs"]
         lines.append(f"{rank:>4}  {device:<8} {step:>7} {share:>6} {speed:>10.1f} {loss:>9} {runs:>5}")
-    total = sum(r["samples_per_s"] for r in rows)
     last = max(rows, key=lambda r: r["step"])  # a rank left out stopped earlier than the others
-    lines += ["", f"cluster: {total:.1f} samples/s over {len(rows)} rank(s); final loss {last['loss']}"]
+    now = last["world_samples_per_s"][-1] or sum(r["samples_per_s"] for r in rows)
+    ranks = len(last["forecast"]["ranks"]) if last["forecast"] else len(rows)
+    lines += ["", f"cluster: {now:.1f} samples/s with {ranks} rank(s) at the end; final loss {last['loss']}"]
     lines += _membership(rows)
-    lines += _verdict(last)
+    lines += _verdict(last, sorted(r["rank"] for r in rows))
     lines.append(f"metrics:     {experiment / 'logs'}")
     lines.append(f"profiles:    {experiment / 'configs' / 'gpu_profiles.json'}")
     ckpt = experiment / "checkpoints"

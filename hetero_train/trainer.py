@@ -55,6 +55,7 @@ class Trainer:
         self.balancer = Balancer(policy, list(start.shares))
         self.last_verdict: tuple | None = None  # the last best subset reported on stderr
         self.alone: list[float] | None = None  # per rank: compute alone / compute in the world (_time_alone)
+        self.verdict: dict = {}  # the latest forecast, as the run record keeps it for the report
         self.leave_out_percent = cfg.leave_out_percent
         self.left = False  # the planner left this rank out: it trains no more
         self.worlds: list[dict] = []  # each re-formed world: from which step, which ranks, who left and why
@@ -173,7 +174,8 @@ class Trainer:
         )
         emit("forecast", rank=self.id, step=self.step, shares=self.shares, alone_factor=self.alone,
              **seen.record())  # fmt: skip
-        self.metrics.update_run(forecast=self._verdict_record(seen))
+        self.verdict = self._verdict_record(seen)
+        self.metrics.update_run(forecast=self.verdict)
         leave = reform.decide(seen, self.leave_out_percent)
         if leave is not None:  # the world without some ranks is clearly faster: they leave, the rest go on
             self._reform(leave, names)
@@ -187,11 +189,17 @@ class Trainer:
         self.last_verdict = verdict
 
     def _time_alone(self, models: list[costmodel.Affine]) -> list[float]:
-        """Once, at the first forecast: each rank in turn times its next share with no all-reduce running,
-        to learn how much the world slows its compute (gloo's threads share a CPU rank's cores).
+        """Once, at the first forecast: each rank in turn times the next step's batch with no all-reduce
+        running, to learn how much the world slows its compute (gloo's threads share a CPU rank's cores).
         Per rank: time alone over time in the world, between 0.2 and 1; a rank alone is predicted with it."""
         took = 0.0
-        part = self.sampler.step(self.epoch, self.offset, self.global_batch, self.shares, self.rank)
+        # Alone, a rank would train on the whole global batch: time that (a CPU's per-sample cost changes
+        # with the batch), or its own share on a GPU, whose memory may not hold the whole batch.
+        whole = self.learner.device.type == "cpu"
+        shares = [self.global_batch] if whole else self.shares
+        part = self.sampler.step(
+            self.epoch, self.offset, self.global_batch, shares, 0 if whole else self.rank
+        )
         for turn in range(self.world.size):  # one at a time: machines that share cores (the lab) would
             self.world.barrier()  # otherwise slow each other down, and alone means alone
             if turn == self.rank:
@@ -247,7 +255,16 @@ class Trainer:
             print(f"hetero-train: step {self.step}: ranks {kept} go on without {gone} (predicted"
                   f" {leave.predicted:.0f} samples/s against {leave.world_predicted:.0f} with all)",
                   file=sys.stderr, flush=True)  # fmt: skip
-        self.metrics.update_run(worlds=self.worlds)
+        # The verdict's forecast is the new world's until it has learned its own timings.
+        alone = {r: v for r, v in self.verdict.get("alone", {}).items() if int(r) in kept}
+        predicted = round(leave.predicted, 2)
+        self.verdict = {
+            "step": self.step,
+            "ranks": kept,
+            "predicted_samples_per_s": predicted,
+            "alone": alone,
+        }
+        self.metrics.update_run(worlds=self.worlds, forecast=self.verdict)
 
     def _leave(self, line: str, name: str, leave: reform.LeaveOut, kept: list[int]) -> None:
         self.left = True

@@ -156,3 +156,4 @@ def test_left_out_ranks_exit_0_and_the_others_finish_at_the_weights_of_one_proce
     for r in set(range(world)) - set(keep):
         assert f"rank {r} (" in summary.split("from step 4")[1]
     assert f"verdict: ranks {keep} trained at " in summary  # the world that went on, by original numbers
+    assert f"with every rank {list(range(world))} it trained at " in summary  # and the world before, measured
