@@ -1,0 +1,205 @@
+"""Benchmark: is the cluster faster than its best machine alone, on links shaped like real ones?
+
+Two lab laptops (network namespaces lap1 and lap2, `make lab-up`): a fast one (a cgroup CPU quota of 1.5
+CPUs, rank 0 on lap1) and a slow one (0.5 CPUs, rank 1 on lap2). Their links are unshaped, or shaped with
+tc to 1 Gbit/s or 300 Mbit/s both ways. For simple_cnn and resnet18, measured side by side in one run:
+
+  * each laptop alone (one process, the whole global batch);
+  * plain DDP: equal shares, no balancing, nobody left out;
+  * the product's default settings (inventory/group_vars/all.yml and the settings schema: dynamic
+    balancing every 10 steps, the cost model, leave-out at a 10 % predicted gain).
+
+samples/s is the steady state: global samples over wall-clock seconds between rank 0's step records after
+the first `--settle` fraction of the steps (so after the planner has decided). `vs best` = cluster / best
+laptop alone; eta = cluster / (sum of the laptops alone), reported where both ranks were kept. Prints a
+table and writes bench/results/link_scaling.json. Needs root and the lab:
+
+    make lab-up && .venv/bin/python -m bench.link_scaling [--steps 60] [--models simple_cnn,resnet18]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from bench.hetero_balance import CpuGroup, cpu_busy_fraction, free_port
+from hetero_train import settings
+from tests.lab.config import LAPTOP_IFNAME, REPO, LabConfig
+from tests.lab.lab import Lab
+
+RESULTS = REPO / "bench" / "results" / "link_scaling.json"
+LAPTOPS = {"fast": ("lap1", 1.5), "slow": ("lap2", 0.5)}
+LINKS = ("unshaped", "1gbit", "300mbit")
+# The product's defaults: what a rank container's command line gets from the inventory's group_vars.
+DEFAULTS = yaml.safe_load((REPO / "inventory" / "group_vars" / "all.yml").read_text())
+GLOBAL_BATCH = int(DEFAULTS["hetero_global_batch_size"])
+PRODUCT = settings.trainer_argv(DEFAULTS)
+PLAIN_DDP = settings.trainer_argv(
+    {**DEFAULTS, "hetero_balance_policy": "none", "hetero_leave_out_percent": 0}
+)
+PLAIN_DDP += ["--rank-shares", "1,1"]
+
+
+def run(lab: Lab, name: str, who: list[str], args: list[str], out: Path, groups: dict) -> dict:
+    """One configuration: a rank per laptop in `who` (fast first: it is rank 0 and holds the store)."""
+    master = lab.laptop(LAPTOPS[who[0]][0]).address
+    env = dict(os.environ, MASTER_ADDR=master, MASTER_PORT=str(free_port()), WORLD_SIZE=str(len(who)))
+    env.update(GLOO_SOCKET_IFNAME=LAPTOP_IFNAME, LOCAL_RANK="0", PYTHONPATH=str(REPO))
+    # The flags given last win: each run its own experiment, under a temporary directory.
+    cmd = [sys.executable, "-m", "hetero_train", *args, "--output-dir", str(out), "--experiment-name", name]
+    procs = []
+    for rank, role in enumerate(who):
+        threads = "2" if LAPTOPS[role][1] > 1 else "1"  # as many torch threads as the quota has CPUs
+        procs.append(
+            subprocess.Popen(
+                [*lab.nsenter(LAPTOPS[role][0]), "env", f"RANK={rank}", f"OMP_NUM_THREADS={threads}", *cmd],
+                env=env,
+                cwd=REPO,
+                preexec_fn=groups[role].join,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=1800) for p in procs]
+    for p, (_o, err) in zip(procs, outputs, strict=True):
+        if p.returncode != 0:
+            sys.exit(f"{name} failed:\n{err[-2000:]}")
+    events = [json.loads(line) for line in outputs[0][0].splitlines() if line.startswith("{")]
+    steps = json.loads((out / name / "logs" / "rank_0_metrics.json").read_text())["steps"]
+    left = [json.loads(line) for o, _ in outputs for line in o.splitlines() if '"event": "left_out"' in line]
+    forecasts = [e for e in events if e["event"] == "forecast"]
+    return {
+        "steps": steps,
+        "left_out": [{"rank": e["rank"], "step": e["step"], "reason": e["reason"]} for e in left],
+        "predicted_samples_per_s": forecasts[-1]["best_subset_samples_per_s"] if forecasts else None,
+    }
+
+
+def steady(steps: list[dict], settle: float) -> float:
+    """Global samples/s between rank 0's step records from `settle` of the run on: wall clock, so
+    logging, re-planning and re-forming count. Records come every --log-every steps."""
+    last = steps[-1]["step"]
+    body = [s for s in steps if s["step"] >= settle * last]
+    first, end = body[0], body[-1]
+    samples = sum(sum(s["shares"]) * (s["step"] - prev["step"]) for prev, s in itertools.pairwise(body))
+    return samples / (end["time"] - first["time"])
+
+
+def one_model(lab: Lab, model: str, a, out: Path, groups: dict) -> dict:
+    common = ["--model", model, "--save-every", "0"]
+    row: dict = {"alone": {}, "links": {}}
+    for role in LAPTOPS:
+        progress(f"{model}: {role} laptop alone")
+        args = [*PRODUCT, *common, "--max-steps", str(a.alone_steps)]  # alone: nothing to balance
+        got = run(lab, f"{model}-{role}-alone", [role], args, out, groups)
+        row["alone"][role] = steady(got["steps"], 0.3)
+    best = max(row["alone"].values())
+    total = sum(row["alone"].values())
+    for link in a.links:
+        cell = {}
+        with lab.shaped(link):
+            for side, extra in (("plain_ddp", PLAIN_DDP), ("product", PRODUCT)):
+                progress(f"{model}: {side} over a {link} link")
+                got = run(lab, f"{model}-{link}-{side}", ["fast", "slow"],
+                          [*extra, *common, "--max-steps", str(a.steps)], out, groups)  # fmt: skip
+                speed = steady(got["steps"], a.settle)
+                kept = not got["left_out"]
+                cell[side] = {
+                    "samples_per_s": round(speed, 1),
+                    "vs_best_alone": round(speed / best, 3),
+                    "eta": round(speed / total, 3) if kept else None,
+                    "ranks_kept": 2 if kept else 1,
+                    "left_out": got["left_out"],
+                    "predicted_samples_per_s": got["predicted_samples_per_s"],
+                    "final_shares": got["steps"][-1]["shares"],
+                }
+        row["links"][link] = cell
+    return row
+
+
+def progress(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def table(results: dict) -> str:
+    lines = [
+        f"{'model':<11} {'link':<9} {'fast alone':>10} {'slow alone':>10} {'plain DDP':>10} {'÷best':>6}"
+        f" {'product':>8} {'÷best':>6} {'eta':>5}  product kept",
+        "-" * 96,
+    ]
+    for model, row in results.items():
+        fast, slow = row["alone"]["fast"], row["alone"]["slow"]
+        for link, cell in row["links"].items():
+            ddp, prod = cell["plain_ddp"], cell["product"]
+            eta = f"{prod['eta']:.2f}" if prod["eta"] is not None else "-"
+            kept = "both" if prod["ranks_kept"] == 2 else "fast only (slow left out)"
+            lines.append(
+                f"{model:<11} {link:<9} {fast:>10.0f} {slow:>10.0f} {ddp['samples_per_s']:>10.0f}"
+                f" {ddp['vs_best_alone']:>6.2f} {prod['samples_per_s']:>8.0f} {prod['vs_best_alone']:>6.2f}"
+                f" {eta:>5}  {kept}"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default="simple_cnn,resnet18")
+    ap.add_argument("--links", default=",".join(LINKS))
+    ap.add_argument("--steps", type=int, default=60, help="steps per cluster run")
+    ap.add_argument("--alone-steps", type=int, default=30, help="steps per laptop-alone run")
+    ap.add_argument("--settle", type=float, default=0.5, help="fraction of steps left out of the timing")
+    a = ap.parse_args()
+    a.links = a.links.split(",")
+    lab = Lab.load(LabConfig())
+    if lab is None or lab.problems():
+        sys.exit("the lab is not up and healthy: run `make lab-up` first")
+    groups = {role: CpuGroup(f"hetero_links_{role}", cpus) for role, (_lap, cpus) in LAPTOPS.items()}
+    started, busy_before = time.time(), cpu_busy_fraction()
+    results = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="link-scaling-", dir=REPO / "build") as tmp:
+            for model in a.models.split(","):
+                results[model] = one_model(lab, model, a, Path(tmp), groups)
+    finally:
+        for g in groups.values():
+            g.remove()
+    print(f"\nfast laptop: {LAPTOPS['fast'][1]} CPUs (lap1, rank 0); slow laptop: {LAPTOPS['slow'][1]} CPUs"
+          f" (lap2); global batch {GLOBAL_BATCH}; synthetic 32x32 images; gloo; samples/s in steady state"
+          f" (after the first {a.settle:.0%} of {a.steps} steps)\n")  # fmt: skip
+    print(table(results))
+    busy_after = cpu_busy_fraction()
+    print(f"\nmachine: {os.cpu_count()} CPUs, busy {busy_before:.0%} before / {busy_after:.0%} after")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "benchmark": "link_scaling",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "duration_s": round(time.time() - started, 1),
+        "setup": {
+            "laptops": {role: {"laptop": lap, "cpus": cpus} for role, (lap, cpus) in LAPTOPS.items()},
+            "global_batch_size": GLOBAL_BATCH,
+            "steps": a.steps,
+            "alone_steps": a.alone_steps,
+            "settle": a.settle,
+            "product_args": PRODUCT,
+            "plain_ddp_args": PLAIN_DDP,
+        },
+        "machine": {"cpus": os.cpu_count(), "busy_before": busy_before, "busy_after": busy_after},
+        "results": results,
+    }
+    RESULTS.write_text(json.dumps(doc, indent=1))
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
