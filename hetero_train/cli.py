@@ -122,6 +122,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
     return Config(
         model=v["--model"],
         dataset=v["--dataset"],
+        loss=v["--loss"],
         data_dir=Path(v["--data-dir"]),
         dataset_size=v["--dataset-size"],
         batch_size=v["--batch-size"],
@@ -140,7 +141,8 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         rendezvous_timeout=v["--rendezvous-timeout"],
         collective_timeout=v["--collective-timeout"],
         output_dir=Path(v["--output-dir"]),
-        experiment_name=v["--experiment-name"] or f"{v['--model']}_{v['--dataset']}",
+        # Your own code's names (my_pkg.models:build) make a directory name too, without the colon.
+        experiment_name=v["--experiment-name"] or f"{v['--model']}_{v['--dataset']}".replace(":", "."),
         save_every=v["--save-every"],
         keep_snapshots=v["--keep-snapshots"],
         log_every=v["--log-every"],

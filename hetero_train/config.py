@@ -12,6 +12,7 @@ from . import distenv
 class Config:
     model: str
     dataset: str
+    loss: str
     data_dir: Path
     dataset_size: int | None
     batch_size: int | None

@@ -1,4 +1,5 @@
-"""Datasets: synthetic_image (built in), cifar10 (torchvision's on-disk format) and imagenet (ImageFolder).
+"""Datasets: synthetic_image (built in), cifar10 (torchvision's on-disk format), imagenet (ImageFolder), and
+your own factory as module:callable (usercode.py).
 
 A dataset that is not on disk is a one-line error saying where we looked - never a download that hangs
 a rank container without network.
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import torch
 
+from . import usercode
 from .errors import BadInput
 from .models import require_torchvision
+from .settings import is_reference
 
 CIFAR_DIR = "cifar-10-batches-py"
 CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
@@ -104,7 +107,10 @@ def open_dataset(dataset: str, data_dir: Path, size: int | None, seed: int):
     check_present(dataset, data_dir)
     if dataset == "synthetic_image":
         return SyntheticImages(size or SYNTHETIC_SIZE, seed)
-    ds = Cifar10(data_dir) if dataset == "cifar10" else _imagenet(data_dir / "train")
+    if is_reference(dataset):
+        ds = usercode.open_dataset(dataset, str(data_dir))
+    else:
+        ds = Cifar10(data_dir) if dataset == "cifar10" else _imagenet(data_dir / "train")
     if size is not None and size < len(ds):
         classes = ds.num_classes
         ds = torch.utils.data.Subset(ds, range(size))
@@ -114,4 +120,4 @@ def open_dataset(dataset: str, data_dir: Path, size: int | None, seed: int):
 
 def load_batch(ds, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     items = [ds[int(i)] for i in indices]
-    return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
+    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])

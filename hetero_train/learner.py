@@ -20,9 +20,16 @@ from .timing import StepTime, StepTimer, sum_allreduce_hook
 
 class Learner:
     def __init__(
-        self, model: torch.nn.Module, device: torch.device, distributed: bool, lr: float, schedule_steps: int
+        self,
+        model: torch.nn.Module,
+        device: torch.device,
+        distributed: bool,
+        lr: float,
+        schedule_steps: int,
+        per_sample_loss=None,
     ):
         self.device = device
+        self.per_sample_loss = per_sample_loss  # your own (usercode.py), or None: cross-entropy
         self.model = model.to(device)
         self.timer = StepTimer(device)
         self.net = self.model
@@ -52,7 +59,7 @@ class Learner:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
             base = torch.cuda.memory_allocated(self.device)
-        loss = F.cross_entropy(self.net(x), y, reduction="sum") / global_batch
+        loss = self.summed_loss(self.net(x), y) / global_batch
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         backward_done = time.perf_counter()
@@ -64,6 +71,13 @@ class Learner:
         end = time.perf_counter()
         compute = self.timer.compute_s(start, backward_done, end)
         return loss.detach(), StepTime(compute_s=compute, step_s=end - start)
+
+    def summed_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The sum of the per-sample losses: divided by the global batch, the ranks' parts add up to the
+        single-process step's mean, whatever the split."""
+        if self.per_sample_loss is None:
+            return F.cross_entropy(outputs, targets, reduction="sum")
+        return self.per_sample_loss(outputs, targets).sum()
 
     def time_alone(self, x: torch.Tensor, y: torch.Tensor, passes: int = 2) -> float:
         """Seconds of a step's compute on (x, y) - forward, backward, optimizer - with no all-reduce running:
@@ -77,7 +91,7 @@ class Learner:
             for _ in range(passes):
                 start = time.perf_counter()
                 optimizer.zero_grad(set_to_none=True)
-                F.cross_entropy(probe(x), y, reduction="sum").backward()
+                self.summed_loss(probe(x), y).backward()
                 optimizer.step()
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)

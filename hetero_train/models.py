@@ -1,4 +1,5 @@
-"""The models: simple_cnn built in; resnet18/resnet50 from torchvision, imported only when asked."""
+"""The models: simple_cnn built in; resnet18/resnet50 from torchvision, imported only when asked; your own
+factory as module:callable (usercode.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import importlib
 
 from torch import nn
 
+from . import usercode
 from .errors import BadInput
+from .settings import is_reference
 
 
 def simple_cnn(num_classes: int) -> nn.Module:
@@ -39,7 +42,13 @@ def require_torchvision(what: str):
         ) from None
 
 
-def build_model(name: str, num_classes: int) -> nn.Module:
+def build_model(name: str, num_classes: int | None) -> nn.Module:
+    if is_reference(name):
+        return usercode.build_model(name, num_classes)
+    if num_classes is None:
+        raise BadInput(
+            f"--model {name} needs the number of classes: give your data set a num_classes attribute"
+        )
     if name == "simple_cnn":
         return simple_cnn(num_classes)
     tv = require_torchvision(f"--model {name}")

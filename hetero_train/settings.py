@@ -26,6 +26,9 @@ DATASETS = ("synthetic_image", "cifar10", "imagenet")
 # "none": no balancing (the shares stay as first planned); the others re-plan the split, see balance.py.
 POLICIES = ("none", "static", "dynamic", "adaptive")
 BACKENDS = ("auto", "gloo", "nccl")
+LOSSES = ("cross_entropy",)
+# Your own code, named the way setuptools names entry points: an importable module, a colon, a callable.
+REFERENCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 # Ports below 1024 need root to listen on, and rank 0's container runs as uid 1000.
 LOWEST_PORT = 1024
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -50,6 +53,7 @@ class Setting:
     why: str = ""  # why the range is what it is, said with a value outside it
     form: bool = True  # shown in the TUI's settings form
     env: str | None = None  # reaches the rank containers as this environment variable, not as a flag
+    user_code: bool = False  # besides its choices, your own `module:callable` (hetero_train/usercode.py)
 
     @property
     def label(self) -> str:
@@ -63,9 +67,10 @@ class Setting:
         if text == "":
             return None
         if self.choices is not None:
-            if text not in self.choices:
-                return f"choose one of {', '.join(self.choices)} (got {text!r})"
-            return None
+            if text in self.choices or (self.user_code and is_reference(text)):
+                return None
+            own = ", or your own module:callable" if self.user_code else ""
+            return f"choose one of {', '.join(self.choices)}{own} (got {text!r})"
         if self.kind is int:
             if isinstance(value, bool) or not re.fullmatch(r"-?[0-9]+", text):
                 return f"must be a whole number {self._range()}{self.why} (got {text!r})"
@@ -118,8 +123,34 @@ def as_text(value: object) -> str:
 
 SETTINGS: tuple[Setting, ...] = (
     # model and data
-    Setting("hetero_model", "--model", str, "simple_cnn", "network to train", choices=MODELS),
-    Setting("hetero_dataset", "--dataset", str, "synthetic_image", "data to train on", choices=DATASETS),
+    Setting(
+        "hetero_model",
+        "--model",
+        str,
+        "simple_cnn",
+        "network to train: built in, or your own factory as module:callable (called with num_classes=)",
+        choices=MODELS,
+        user_code=True,
+    ),
+    Setting(
+        "hetero_dataset",
+        "--dataset",
+        str,
+        "synthetic_image",
+        "data to train on: built in, or your own factory as module:callable (called with data_dir=),"
+        " returning a map-style Dataset of (input, target)",
+        choices=DATASETS,
+        user_code=True,
+    ),
+    Setting(
+        "hetero_loss",
+        "--loss",
+        str,
+        "cross_entropy",
+        "the loss: cross_entropy, or your own module:callable (outputs, targets) -> one loss per sample",
+        choices=LOSSES,
+        user_code=True,
+    ),
     Setting(
         "hetero_data_dir",
         None,
@@ -297,9 +328,15 @@ def inventory_problem(name: str, value: object) -> str | None:
     return f"{name}: {problem}" if problem else None
 
 
+def is_reference(text: str) -> bool:
+    """Is `text` your own code (`my_pkg.models:build_model`) rather than a built-in name?"""
+    return bool(REFERENCE.match(text))
+
+
 def needs_torchvision(model: str, dataset: str) -> str:
-    """Which needs torchvision: "model", "dataset" or "" (models.py and data.py import it lazily)."""
-    if model != "simple_cnn":
+    """Which needs torchvision: "model", "dataset" or "" (models.py and data.py import it lazily; your own
+    code brings what it needs)."""
+    if model != "simple_cnn" and not is_reference(model):
         return "model"
     return "dataset" if dataset in ("cifar10", "imagenet") else ""
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-from . import plan
+from . import plan, usercode
 from .config import Config
+from .data import load_batch
 from .experiment import Experiment, write_profiles
 from .hardware import Hardware
 from .metrics import emit
@@ -28,15 +30,21 @@ class Start:
     plan_source: str  # why these shares: "rank-shares", "gpu-profiles", "measured" or "per-rank batch"
     all_reduce: dict | None = None  # the timed all-reduce of a gradient's size (time_all_reduce)
     links: list[float] | None = None  # per rank, Mbit/s of its link to rank 0 (time_links)
+    loss: Callable | None = None  # your own per-sample loss (usercode.py); None: cross-entropy
 
 
 def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
     batch, per_rank = plan.global_batch(cfg, world, len(dataset))
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     model = build_model(cfg.model, dataset.num_classes)
+    loss = usercode.loss_function(cfg.loss)
+    if loss is not None:  # your own: one call on two samples, before anything is written
+        usercode.check_loss(cfg.loss, loss, model, *load_batch(dataset, torch.arange(min(2, len(dataset)))))
     measured = None
     if plan.needs_measurement(cfg):
-        own = plan.measure_speed(model, dataset[0][0].shape, dataset.num_classes, torch.device(hw.device))
+        own = plan.measure_speed(
+            model, dataset[0][0].shape, dataset.num_classes or 2, torch.device(hw.device)
+        )
         measured = world.all_gather(own)
     shares, source = plan.initial_shares(cfg, world, batch, per_rank, measured)
     world.barrier()  # every rank has passed every check: only now are files written
@@ -49,7 +57,7 @@ def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
     exp.create()
     if world.rank == 0:
         write_profiles(exp, world, batch, measured)
-    return Start(exp, model, batch, shares, source, timed, links)
+    return Start(exp, model, batch, shares, source, timed, links, loss)
 
 
 def announce(world: World, hw: Hardware) -> None:

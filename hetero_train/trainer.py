@@ -47,7 +47,7 @@ class Trainer:
         # continues the very same schedule.
         schedule = cfg.epochs * per_epoch
         self.learner = Learner(
-            start.model, torch.device(hw.device), world.distributed, cfg.learning_rate, schedule
+            start.model, torch.device(hw.device), world.distributed, cfg.learning_rate, schedule, start.loss
         )
         self.total_steps = min(cfg.max_steps or math.inf, schedule)
         self.sampler = GlobalSampler(len(dataset), cfg.seed, world.size)

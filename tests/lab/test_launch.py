@@ -44,7 +44,10 @@ def test_a_setting_the_trainer_rejects_stops_the_launch_at_rank_0_with_its_messa
         master = lab.laptops[0].name
         assert run.failures() == [("trainer : Stop when rank 0 does not listen", master)], run.stdout[-3000:]
         assert f"hetero-rank-0 on {master} is not listening" in run.stdout
-        assert "--model: choose one of simple_cnn, resnet18, resnet50 (got 'no_such_model')" in run.stdout
+        assert (
+            "--model: choose one of simple_cnn, resnet18, resnet50, or your own module:callable"
+            " (got 'no_such_model')" in run.stdout
+        )
         for lap in lab.laptops[1:]:
             assert rank_containers(lab, lap.name) == {}, f"{lap.name} started a rank"
     finally:

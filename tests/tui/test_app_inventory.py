@@ -14,7 +14,7 @@ from hetero_tui.screens.inventory import InventoryScreen
 from hetero_tui.screens.password import BecomePasswordScreen
 from hetero_tui.services.events import HostResult
 from hetero_tui.services.hoststate import STATUS_FACT
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
 
 from tests.tui.app_helpers import REPO, copy_inventory, pilot_test, table_rows, text_of
 
@@ -212,3 +212,21 @@ async def test_a_hosts_state_counts_the_ranks_left_out_and_the_plan_line_says_wh
         plan = pilot.app.screen.query_one("#plan", Static)
         assert text_of(plan).splitlines()[1:] == [why]
         assert plan.size.height > 1 and plan.tooltip == why  # shown under the plan line, not cut off
+
+
+@pilot_test
+async def test_your_own_model_set_in_the_inventory_survives_the_settings_form(inventory, tmp_path):
+    settings = inventory.parent / "group_vars" / "all.yml"
+    settings.write_text(
+        settings.read_text().replace("hetero_model: simple_cnn", "hetero_model: my_pkg.net:build")
+    )
+    async with make_app(inventory, tmp_path).run_test(size=(80, 24)) as pilot:
+        await pilot.press("T")
+        form = pilot.app.screen
+        assert form.query_one("#f-hetero_model", Select).value == "my_pkg.net:build"
+        form.query_one("#f-hetero_epochs", Input).value = "2"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, InventoryScreen)
+    assert "hetero_model: my_pkg.net:build\n" in settings.read_text()

@@ -57,10 +57,13 @@ class FieldForm(ModalScreen[dict[str, str] | None]):
             for name, value in self.initial.items():
                 yield Label(self.labels.get(name, name), classes="field-label")
                 if name in CHOICES:
-                    options = [(choice, choice) for choice in CHOICES[name]]
+                    # Your own module:callable, set in the inventory, is one of the options: saving the
+                    # form keeps it.
+                    known = (*CHOICES[name], value) if value and value not in CHOICES[name] else CHOICES[name]
+                    options = [(choice, choice) for choice in known]
                     yield Select(
                         options,
-                        value=value if value in CHOICES[name] else Select.NULL,
+                        value=value if value in known else Select.NULL,
                         id=_field_id(name),
                         allow_blank=False,
                     )
