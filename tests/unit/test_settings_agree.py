@@ -33,6 +33,8 @@ def _probe_values(setting: settings.Setting) -> list[object]:
         values += [low - 1, low, low + 1, str(low), "1.5", 2.5, "-3", "nan", "inf", "ten", 10**6]
         if setting.maximum is not None:
             values += [setting.maximum, setting.maximum + 1]
+    if setting.user_code:  # your own code: module:callable, and near misses of it
+        values += ["my_pkg.models:build", "my_pkg.models", "my_pkg:", ":build", "my-pkg:build", "a.b:c.d"]
     if setting.absolute_path:
         values += ["data", "/srv/data", "./data"]
     if setting.pattern is not None:
