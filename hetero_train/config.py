@@ -13,6 +13,9 @@ class Config:
     model: str
     dataset: str
     loss: str
+    sync: str
+    powersgd_rank: int
+    powersgd_warmup: int
     data_dir: Path
     dataset_size: int | None
     batch_size: int | None

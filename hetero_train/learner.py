@@ -12,10 +12,12 @@ import gc
 import time
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .timing import StepTime, StepTimer, sum_allreduce_hook
+from . import sync
+from .timing import StepTime, StepTimer
 
 
 class Learner:
@@ -27,8 +29,10 @@ class Learner:
         lr: float,
         schedule_steps: int,
         per_sample_loss=None,
+        sync_mode: tuple[str, int, int] = ("exact", 1, 10),
     ):
         self.device = device
+        self.sync_mode = sync_mode  # (mode, PowerSGD rank, PowerSGD warm-up steps): sync.py
         self.per_sample_loss = per_sample_loss  # your own (usercode.py), or None: cross-entropy
         self.model = model.to(device)
         self.timer = StepTimer(device)
@@ -42,10 +46,12 @@ class Learner:
         """DDP around the model on the current process group (again after a world is re-formed: the old
         wrapper goes first, with the gradient hooks it put on the parameters)."""
         self.net = self.model
+        self.sync: sync.SyncState | None = None  # the comm hook's state, while there is a DDP wrapper
         gc.collect()  # the old DDP's reducer removes its autograd hooks when it is freed
         if distributed:
             self.net = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            self.net.register_comm_hook(self.timer, sum_allreduce_hook)
+            mode, rank, warmup = self.sync_mode
+            self.sync = sync.register(self.net, mode, self.timer, dist.get_world_size(), rank, warmup)
 
     def to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)

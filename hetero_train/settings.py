@@ -27,6 +27,7 @@ DATASETS = ("synthetic_image", "cifar10", "imagenet")
 POLICIES = ("none", "static", "dynamic", "adaptive")
 BACKENDS = ("auto", "gloo", "nccl")
 LOSSES = ("cross_entropy",)
+SYNC_MODES = ("exact", "bf16", "powersgd")  # how gradients are combined: hetero_train/sync.py
 # Your own code, named the way setuptools names entry points: an importable module, a colon, a callable.
 REFERENCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 # Ports below 1024 need root to listen on, and rank 0's container runs as uid 1000.
@@ -226,6 +227,32 @@ SETTINGS: tuple[Setting, ...] = (
         " on in a smaller world (0: keep every rank)",
         minimum=0,
         maximum=1000,
+    ),
+    Setting(
+        "hetero_sync",
+        "--sync",
+        str,
+        "exact",
+        "how the ranks combine gradients: exact (fp32 sum), bf16 (half the bytes), powersgd (low-rank with"
+        " error feedback, far fewer bytes)",
+        choices=SYNC_MODES,
+    ),
+    Setting(
+        "hetero_powersgd_rank",
+        "--powersgd-rank",
+        int,
+        2,
+        "powersgd: the rank of each gradient matrix's approximation (higher: closer to exact, more bytes)",
+        minimum=1,
+        maximum=64,
+    ),
+    Setting(
+        "hetero_powersgd_warmup",
+        "--powersgd-warmup",
+        int,
+        10,
+        "powersgd: exact steps before compression starts",
+        minimum=2,
     ),
     Setting(None, "--rank-shares", str, None, "fixed relative per-rank shares, e.g. 3,1", form=False),
     Setting(None, "--gpu-profiles", str, None, "measured speeds (a gpu_profiles.json)", form=False),

@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 
 
 class StepTimer:
@@ -51,13 +50,6 @@ class StepTimer:
         """
         hook = self.last_hook or backward_done
         return self.gpu_compute_s() or (hook - start) + (end - backward_done)
-
-
-def sum_allreduce_hook(timer, bucket):  # no annotations: DDP checks them, and they are strings here
-    # SUM, not DDP's default average: each rank's loss is already divided by the global batch B.
-    timer.hook_called()
-    fut = dist.all_reduce(bucket.buffer(), op=dist.ReduceOp.SUM, async_op=True).get_future()
-    return fut.then(lambda f: f.value()[0])
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import time
 import torch
 import torch.distributed as dist
 
-from . import costmodel, data, hardware, reform, rendezvous
+from . import costmodel, data, hardware, reform, rendezvous, sync
 from .balance import Balancer
 from .config import Config
 from .errors import PeerLost
@@ -47,7 +47,13 @@ class Trainer:
         # continues the very same schedule.
         schedule = cfg.epochs * per_epoch
         self.learner = Learner(
-            start.model, torch.device(hw.device), world.distributed, cfg.learning_rate, schedule, start.loss
+            start.model,
+            torch.device(hw.device),
+            world.distributed,
+            cfg.learning_rate,
+            schedule,
+            start.loss,
+            (cfg.sync, cfg.powersgd_rank, cfg.powersgd_warmup),
         )
         self.total_steps = min(cfg.max_steps or math.inf, schedule)
         self.sampler = GlobalSampler(len(dataset), cfg.seed, world.size)
@@ -309,6 +315,7 @@ class Trainer:
             write_profiles(self.exp, self.world, self.global_batch, speeds)
         self.metrics.update_run(finished=now(), final_step=self.step, final_shares=self.shares)
         self.metrics.flush()
+        emit("sync", rank=self.id, step=self.step, **sync.summary(self.learner.sync))
         emit("done", rank=self.id, step=self.step, epoch=self.epoch, shares=self.shares,
              experiment=str(self.exp.root))  # fmt: skip
         self.world.barrier()  # nobody tears the process group down while another still needs it

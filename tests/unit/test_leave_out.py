@@ -34,8 +34,8 @@ def test_a_slow_link_leaves_the_rank_that_costs_more_than_it_adds():
     assert leave_line(1, "lap2", link, saves, (with_s, without_s)) == (
         f"rank 1 (lap2) left out: its link adds 0.50 s per step and its compute saves {saves:.2f} s"
         f" (a step takes {with_s:.2f} s with it, {without_s:.2f} s without); the cluster is faster without"
-        " it (a larger hetero_global_batch_size gives its compute more to save; hetero_leave_out_percent: 0"
-        " keeps every rank)"
+        " it (hetero_sync: powersgd sends far fewer bytes; a larger hetero_global_batch_size gives its"
+        " compute more to save; hetero_leave_out_percent: 0 keeps every rank)"
     )
 
 

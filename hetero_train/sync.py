@@ -1,0 +1,98 @@
+"""How the ranks combine their gradients each step (`--sync`, inventory `hetero_sync`): the DDP comm hooks.
+
+- exact: an fp32 all-reduce with SUM. Each rank's loss is already divided by the global batch, so the sum
+  is exactly the single-process gradient whatever the split.
+- bf16: the same SUM in bfloat16 - half the bytes on the link, at bf16's precision (8 bits of mantissa).
+- powersgd: PowerSGD (Vogels et al., 2019) with error feedback, after `--powersgd-warmup` exact steps:
+  each gradient matrix is sent as two thin factors of rank `--powersgd-rank`, far fewer bytes; what the
+  approximation leaves out is carried into the next step.
+
+PyTorch's built-in hooks average over ranks; ours sum unequal shares. So the compressed hooks multiply each
+rank's gradient by the world size first: their average is then our sum. Every hook tells the step timer
+when this rank's backward handed over its last bucket (timing.py), which is how compute and communication
+are told apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch.distributed.algorithms.ddp_comm_hooks import powerSGD_hook as powersgd
+
+from .timing import StepTimer
+
+
+@dataclass
+class SyncState:
+    """What a hook needs: the step timer, the world size, and PowerSGD's own state (its error feedback)."""
+
+    timer: StepTimer
+    world_size: int
+    powersgd: powersgd.PowerSGDState | None = None
+    mode: str = "exact"
+
+
+def exact_hook(state, bucket):  # no annotations: DDP checks them, and they are strings here
+    state.timer.hook_called()
+    fut = dist.all_reduce(bucket.buffer(), op=dist.ReduceOp.SUM, async_op=True).get_future()
+    return fut.then(lambda f: f.value()[0])
+
+
+def bf16_hook(state, bucket):
+    state.timer.hook_called()
+    buffer = bucket.buffer()
+    half = buffer.to(torch.bfloat16)
+    fut = dist.all_reduce(half, op=dist.ReduceOp.SUM, async_op=True).get_future()
+
+    def back_to_fp32(f):
+        buffer.copy_(f.value()[0])
+        return buffer
+
+    return fut.then(back_to_fp32)
+
+
+def powersgd_hook(state, bucket):
+    state.timer.hook_called()
+    bucket.buffer().mul_(state.world_size)  # the built-in hook averages: make its average our sum
+    return powersgd.powerSGD_hook(state.powersgd, bucket)
+
+
+HOOKS = {"exact": exact_hook, "bf16": bf16_hook, "powersgd": powersgd_hook}
+
+
+def state_for(mode: str, timer: StepTimer, world_size: int, rank: int = 1, warmup: int = 10) -> SyncState:
+    state = SyncState(timer, world_size, mode=mode)
+    if mode == "powersgd":
+        # start_powerSGD_iter counts DDP iterations; PowerSGD needs at least 2 (its error feedback and warm
+        # start begin after one plain step). min_compression_rate 2: tensors it cannot halve go as they are.
+        state.powersgd = powersgd.PowerSGDState(
+            process_group=None,
+            matrix_approximation_rank=rank,
+            start_powerSGD_iter=max(2, warmup),
+            use_error_feedback=True,
+            warm_start=True,
+            random_seed=0,
+        )
+    return state
+
+
+def summary(state: SyncState | None) -> dict:
+    """The mode, and for PowerSGD the share of the gradient's numbers it sent once compressing."""
+    if state is None:
+        return {"mode": "none (one rank)"}
+    fields = {"mode": state.mode}
+    ps = state.powersgd
+    if ps is not None and ps.total_numel_before_compression:
+        fields["sent_fraction"] = round(
+            ps.total_numel_after_compression / ps.total_numel_before_compression, 5
+        )
+    return fields
+
+
+def register(net, mode: str, timer: StepTimer, world_size: int, rank: int, warmup: int) -> SyncState:
+    """Put the mode's hook on a DDP model; returns its state (kept for a later re-wrap's warm-up count)."""
+    state = state_for(mode, timer, world_size, rank, warmup)
+    net.register_comm_hook(state, HOOKS[mode])
+    return state
