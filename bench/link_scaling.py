@@ -7,7 +7,8 @@ tc to 1 Gbit/s or 300 Mbit/s both ways. For simple_cnn and resnet18, measured si
   * each laptop alone (one process, the whole global batch);
   * plain DDP: equal shares, no balancing, nobody left out;
   * the product's default settings (inventory/group_vars/all.yml and the settings schema: dynamic
-    balancing every 10 steps, the cost model, leave-out at a 10 % predicted gain).
+    balancing every 10 steps, the cost model, leave-out at a 10 % predicted gain);
+  * the same with hetero_sync: powersgd (low-rank gradients, a few percent of the bytes).
 
 samples/s is the steady state: global samples over wall-clock seconds between rank 0's step records after
 the first `--settle` fraction of the steps (so after the planner has decided). `vs best` = cluster / best
@@ -43,6 +44,7 @@ LINKS = ("unshaped", "1gbit", "300mbit")
 DEFAULTS = yaml.safe_load((REPO / "inventory" / "group_vars" / "all.yml").read_text())
 GLOBAL_BATCH = int(DEFAULTS["hetero_global_batch_size"])
 PRODUCT = settings.trainer_argv(DEFAULTS)
+POWERSGD = settings.trainer_argv({**DEFAULTS, "hetero_sync": "powersgd"})
 PLAIN_DDP = settings.trainer_argv(
     {**DEFAULTS, "hetero_balance_policy": "none", "hetero_leave_out_percent": 0}
 )
@@ -85,6 +87,9 @@ def run(lab: Lab, name: str, who: list[str], args: list[str], out: Path, groups:
     }
 
 
+SIDES = {"plain_ddp": PLAIN_DDP, "product": PRODUCT, "powersgd": POWERSGD}
+
+
 def steady(steps: list[dict], settle: float) -> float:
     """Global samples/s between rank 0's step records from `settle` of the run on: wall clock, so
     logging, re-planning and re-forming count. Records come every --log-every steps."""
@@ -108,7 +113,7 @@ def one_model(lab: Lab, model: str, a, out: Path, groups: dict) -> dict:
     for link in a.links:
         cell = {}
         with lab.shaped(link):
-            for side, extra in (("plain_ddp", PLAIN_DDP), ("product", PRODUCT)):
+            for side, extra in SIDES.items():
                 progress(f"{model}: {side} over a {link} link")
                 got = run(lab, f"{model}-{link}-{side}", ["fast", "slow"],
                           [*extra, *common, "--max-steps", str(a.steps)], out, groups)  # fmt: skip
@@ -132,22 +137,23 @@ def progress(text: str) -> None:
 
 
 def table(results: dict) -> str:
-    lines = [
-        f"{'model':<11} {'link':<9} {'fast alone':>10} {'slow alone':>10} {'plain DDP':>10} {'÷best':>6}"
-        f" {'product':>8} {'÷best':>6} {'eta':>5}  product kept",
-        "-" * 96,
-    ]
+    """One row per model and link: each side's samples/s, its ratio to the fast laptop alone, and who
+    trained to the end (2: both laptops, with eta; 1: the slow one was left out)."""
+    head = f"{'model':<11} {'link':<9} {'fast':>6} {'slow':>6}"
+    for side in SIDES:
+        head += f" | {side:>9} {'÷best':>5} {'kept':>4} {'eta':>4}"
+    lines = [head, "-" * len(head)]
     for model, row in results.items():
         fast, slow = row["alone"]["fast"], row["alone"]["slow"]
         for link, cell in row["links"].items():
-            ddp, prod = cell["plain_ddp"], cell["product"]
-            eta = f"{prod['eta']:.2f}" if prod["eta"] is not None else "-"
-            kept = "both" if prod["ranks_kept"] == 2 else "fast only (slow left out)"
-            lines.append(
-                f"{model:<11} {link:<9} {fast:>10.0f} {slow:>10.0f} {ddp['samples_per_s']:>10.0f}"
-                f" {ddp['vs_best_alone']:>6.2f} {prod['samples_per_s']:>8.0f} {prod['vs_best_alone']:>6.2f}"
-                f" {eta:>5}  {kept}"
-            )
+            line = f"{model:<11} {link:<9} {fast:>6.0f} {slow:>6.0f}"
+            for side in SIDES:
+                c = cell[side]
+                eta = f"{c['eta']:.2f}" if c["eta"] is not None else "-"
+                line += (
+                    f" | {c['samples_per_s']:>9.0f} {c['vs_best_alone']:>5.2f} {c['ranks_kept']:>4} {eta:>4}"
+                )
+            lines.append(line)
     return "\n".join(lines)
 
 
@@ -191,6 +197,7 @@ def main() -> int:
             "alone_steps": a.alone_steps,
             "settle": a.settle,
             "product_args": PRODUCT,
+            "powersgd_args": POWERSGD,
             "plain_ddp_args": PLAIN_DDP,
         },
         "machine": {"cpus": os.cpu_count(), "busy_before": busy_before, "busy_after": busy_after},
