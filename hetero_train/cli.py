@@ -124,6 +124,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         dataset=v["--dataset"],
         loss=v["--loss"],
         sync=v["--sync"],
+        precision=v["--precision"],
         powersgd_rank=v["--powersgd-rank"],
         powersgd_warmup=v["--powersgd-warmup"],
         data_dir=Path(v["--data-dir"]),

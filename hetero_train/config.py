@@ -14,6 +14,7 @@ class Config:
     dataset: str
     loss: str
     sync: str
+    precision: str
     powersgd_rank: int
     powersgd_warmup: int
     data_dir: Path

@@ -10,14 +10,27 @@ from __future__ import annotations
 import copy
 import gc
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from . import sync
+from . import precision, sync
+from .precision import AUTOCAST
 from .timing import StepTime, StepTimer
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a step is computed and combined, beyond the model and optimizer."""
+
+    per_sample_loss: Callable | None = None  # your own (usercode.py); None: cross-entropy
+    sync: tuple[str, int, int] = ("exact", 1, 10)  # mode, PowerSGD rank, PowerSGD warm-up steps: sync.py
+    precision: str = "fp32"  # this rank's: fp32, bf16 or fp16 (precision.py)
+    scale_loss: bool = False  # a GradScaler: some rank of the world runs fp16
 
 
 class Learner:
@@ -28,13 +41,13 @@ class Learner:
         distributed: bool,
         lr: float,
         schedule_steps: int,
-        per_sample_loss=None,
-        sync_mode: tuple[str, int, int] = ("exact", 1, 10),
+        recipe: Recipe | None = None,
     ):
         self.device = device
-        self.sync_mode = sync_mode  # (mode, PowerSGD rank, PowerSGD warm-up steps): sync.py
-        self.per_sample_loss = per_sample_loss  # your own (usercode.py), or None: cross-entropy
-        self.model = model.to(device)
+        self.recipe = recipe or Recipe()
+        self.model = precision.prepare_gpu(model.to(device), device)
+        # Disabled (a pass-through) unless some rank of the world runs fp16: precision.py says why all then.
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.recipe.scale_loss)
         self.timer = StepTimer(device)
         self.net = self.model
         self.wrap(distributed)
@@ -50,11 +63,12 @@ class Learner:
         gc.collect()  # the old DDP's reducer removes its autograd hooks when it is freed
         if distributed:
             self.net = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            mode, rank, warmup = self.sync_mode
+            mode, rank, warmup = self.recipe.sync
             self.sync = sync.register(self.net, mode, self.timer, dist.get_world_size(), rank, warmup)
 
     def to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        x = precision.to_layout(x.to(self.device, non_blocking=True), self.device)
+        return x, y.to(self.device, non_blocking=True)
 
     def step(self, x: torch.Tensor, y: torch.Tensor, global_batch: int, start: float):
         """One update on this rank's share (x, y) of a global batch; `start` is when the step began.
@@ -65,11 +79,13 @@ class Learner:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
             base = torch.cuda.memory_allocated(self.device)
-        loss = self.summed_loss(self.net(x), y) / global_batch
+        with self.autocast():
+            loss = self.summed_loss(self.net(x), y) / global_batch
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         backward_done = time.perf_counter()
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skipped, alike on every rank, when the summed gradient overflowed
+        self.scaler.update()
         self.scheduler.step()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -81,9 +97,14 @@ class Learner:
     def summed_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The sum of the per-sample losses: divided by the global batch, the ranks' parts add up to the
         single-process step's mean, whatever the split."""
-        if self.per_sample_loss is None:
+        if self.recipe.per_sample_loss is None:
             return F.cross_entropy(outputs, targets, reduction="sum")
-        return self.per_sample_loss(outputs, targets).sum()
+        return self.recipe.per_sample_loss(outputs, targets).sum()
+
+    def autocast(self):
+        """The forward's arithmetic: autocast to bf16 or fp16, or a no-op in fp32 (precision.py)."""
+        dtype = AUTOCAST.get(self.recipe.precision)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
     def time_alone(self, x: torch.Tensor, y: torch.Tensor, passes: int = 2) -> float:
         """Seconds of a step's compute on (x, y) - forward, backward, optimizer - with no all-reduce running:
@@ -97,7 +118,9 @@ class Learner:
             for _ in range(passes):
                 start = time.perf_counter()
                 optimizer.zero_grad(set_to_none=True)
-                self.summed_loss(probe(x), y).backward()
+                with self.autocast():
+                    loss = self.summed_loss(probe(x), y)
+                loss.backward()
                 optimizer.step()
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
@@ -113,9 +136,12 @@ class Learner:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler") and self.scaler.is_enabled():  # a snapshot of an fp32 world has none
+            self.scaler.load_state_dict(state["scaler"])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from . import plan, usercode
+from . import plan, precision, usercode
 from .config import Config
 from .data import load_batch
 from .experiment import Experiment, write_profiles
@@ -31,10 +31,14 @@ class Start:
     all_reduce: dict | None = None  # the timed all-reduce of a gradient's size (time_all_reduce)
     links: list[float] | None = None  # per rank, Mbit/s of its link to rank 0 (time_links)
     loss: Callable | None = None  # your own per-sample loss (usercode.py); None: cross-entropy
+    precision: precision.Precision | None = None  # this rank's arithmetic (precision.py)
+    scale_loss: bool = False  # some rank of the world runs fp16: every rank scales its loss alike
 
 
 def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
     batch, per_rank = plan.global_batch(cfg, world, len(dataset))
+    chosen = precision.for_world(cfg.precision, world.records)  # one a rank cannot run: one line, exit 2
+    mine, scale_loss = chosen[world.rank], precision.scales_loss(chosen)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     model = build_model(cfg.model, dataset.num_classes)
     loss = usercode.loss_function(cfg.loss)
@@ -49,6 +53,8 @@ def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
     shares, source = plan.initial_shares(cfg, world, batch, per_rank, measured)
     world.barrier()  # every rank has passed every check: only now are files written
     announce(world, hw)
+    print(f"hetero-train: rank {world.rank} computes in {mine.name} ({mine.reason})", file=sys.stderr)
+    emit("precision", rank=world.rank, precision=mine.name, reason=mine.reason, loss_scaling=scale_loss)
     timed = links = None
     if cfg.enable_load_balancing and world.distributed:
         timed = time_all_reduce(model, world, torch.device(hw.device))
@@ -57,7 +63,7 @@ def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
     exp.create()
     if world.rank == 0:
         write_profiles(exp, world, batch, measured)
-    return Start(exp, model, batch, shares, source, timed, links, loss)
+    return Start(exp, model, batch, shares, source, timed, links, loss, mine, scale_loss)
 
 
 def announce(world: World, hw: Hardware) -> None:

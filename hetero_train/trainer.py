@@ -20,7 +20,7 @@ from .errors import PeerLost
 from .experiment import Experiment, now, run_record, write_profiles
 from .fsutil import atomic_write
 from .hardware import Hardware
-from .learner import Learner
+from .learner import Learner, Recipe
 from .metrics import MetricsFile, Progress, emit
 from .peer_lost import is_lost_peer, peer_lost
 from .profiling import StepProfiler
@@ -52,8 +52,12 @@ class Trainer:
             world.distributed,
             cfg.learning_rate,
             schedule,
-            start.loss,
-            (cfg.sync, cfg.powersgd_rank, cfg.powersgd_warmup),
+            Recipe(
+                per_sample_loss=start.loss,
+                sync=(cfg.sync, cfg.powersgd_rank, cfg.powersgd_warmup),
+                precision=start.precision.name if start.precision else "fp32",
+                scale_loss=start.scale_loss,
+            ),
         )
         self.total_steps = min(cfg.max_steps or math.inf, schedule)
         self.sampler = GlobalSampler(len(dataset), cfg.seed, world.size)
