@@ -10,7 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
-from hetero_tui.services.logs import LogLine
+from hetero_tui.services.logbuffer import LogLine
 
 from tests.lab.pipeline import TINY_TRAINING, run_playbook
 

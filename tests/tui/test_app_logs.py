@@ -4,14 +4,16 @@ The streams themselves (docker logs over SSH, reconnects) run for real in test_a
 
 from __future__ import annotations
 
+import json
+
 from hetero_tui.app import HeteroApp
 from hetero_tui.messages import LogStreamState
 from hetero_tui.screens.logs import LogsScreen
-from hetero_tui.services.logs import HostConnection, LogStream
+from hetero_tui.services.logs import ContainerEnd, HostConnection, LogStream
 from hetero_tui.widgets.log_view import MATCH_STYLE, LogView
 from textual.widgets import Input, Markdown, Static, Tabs
 
-from tests.tui.app_helpers import REPO, log_line, log_view_lines, pilot_test, text_of
+from tests.tui.app_helpers import REPO, log_line, log_view_lines, pilot_test, step_line, text_of
 
 
 def make_app(tmp_path, **kwargs) -> HeteroApp:
@@ -174,3 +176,97 @@ async def test_a_restarted_ranks_tab_and_status_show_its_restart_count(tmp_path)
         assert labels == ["all ranks", "rank 0", "rank 1 ↻2"]
         pilot.app.screen.refresh_status()
         assert "r1:stre↻2" in text_of(pilot.app.screen.query_one("#log-status", Static))
+
+
+STEP = step_line(0, 120, 95, compute_s=0.1449, step_s=0.21, loss=1.812345)  # 452 samples/s, comm 31 %
+
+
+@pilot_test
+async def test_a_step_event_reads_as_a_line_and_j_shows_the_raw_json(tmp_path):
+    async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        view = await open_logs(pilot)
+        await feed(pilot, [log_line(0, STEP), log_line(1, "hetero-train: rank 1/2 lap2: no GPU")])
+        readable = "[0] step 120 · loss 1.81 · share 95 · 452 samples/s · comm 31%"
+        assert log_view_lines(view) == [readable, "[1] hetero-train: rank 1/2 lap2: no GPU"]
+        raw_key = pilot.app.screen.active_bindings["j"].binding  # the footer shows the keys of these
+        assert raw_key.show and raw_key.description == "Raw"
+        await pilot.press("j")
+        rows = log_view_lines(view)
+        assert rows[0].startswith('[0] {"event": "step", "rank": 0, "step": 120,') and rows[0].endswith("…")
+        assert len(rows[0]) == 80 and rows[1] == "[1] hetero-train: rank 1/2 lap2: no GPU"
+        pilot.app.screen.refresh_status()
+        assert "raw " in text_of(pilot.app.screen.query_one("#log-status", Static))
+        await pilot.press("w")  # wrapped, the whole JSON line is there
+        rows = log_view_lines(view)
+        assert "".join(rows[:-1]) == f"[0] {STEP}" and rows[-1] == "[1] hetero-train: rank 1/2 lap2: no GPU"
+        await pilot.press("j", "w")
+        assert log_view_lines(view)[0] == readable
+        await pilot.press("question_mark")
+        shown = pilot.app.screen.query_one(Markdown).source
+        assert "| `j` | raw:" in shown and "finished (exit 0)" in shown
+
+
+@pilot_test
+async def test_filter_matches_the_readable_text_and_save_writes_the_lines_raw(tmp_path):
+    async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        view = await open_logs(pilot)
+        done = '{"event": "done", "rank": 1, "step": 300, "epoch": 2}'
+        await feed(pilot, [log_line(0, STEP, 1), log_line(1, "loading data", 2), log_line(1, done, 3)])
+        await pilot.press("slash", *"comm 3[0-9]%|done at", "enter")
+        assert log_view_lines(view) == [
+            "[0] step 120 · loss 1.81 · share 95 · 452 samples/s · comm 31%",
+            "[1] done at step 300",
+        ]
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        [saved] = tmp_path.glob("hetero-logs-*.txt")
+        assert saved.read_text().splitlines() == [
+            f"2026-11-21T12:00:01.000000000Z rank 0 {STEP}",
+            f"2026-11-21T12:00:03.000000000Z rank 1 {done}",
+        ]
+
+
+@pilot_test
+async def test_a_long_readable_line_is_cut_with_an_ellipsis_or_wrapped(tmp_path):
+    async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        view = await open_logs(pilot)
+        reason = "rank 2 (lap3) leaves the world: its link costs 0.412 s a step and its compute saves 0.020 s"
+        left = json.dumps({"event": "left_out", "rank": 2, "step": 40, "reason": reason, "exit_code": 0})
+        await feed(pilot, [log_line(2, left)])
+        [row] = log_view_lines(view)
+        assert len(row) == 80 and row.endswith("…") and row.startswith("[2] rank 2 (lap3) leaves the world")
+        await pilot.press("w")
+        rows = log_view_lines(view)
+        assert len(rows) == 2 and "".join(rows) == f"[2] {reason}"
+
+
+def end_stream(app, rank: int, state: str, end: ContainerEnd, last: str) -> None:
+    """Rank's stream was streaming and ended; its container is `end` (streams run for real in the lab and
+    the docker tests of test_services_logs.py)."""
+    stream = LogStream(HostConnection(f"lap{rank + 1}", "x"), rank, app.receive_log_line)
+    stream.previous_state, stream.state, stream.end, stream.last_text = "streaming", state, end, last
+    app.logs.streams[rank] = stream
+    app.logs._stream_state(rank, state, "stream ended")
+
+
+@pilot_test
+async def test_a_finished_rank_and_a_failed_rank_say_so_and_neither_reconnects(tmp_path):
+    async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        view = await open_logs(pilot)
+        done = '{"event": "done", "rank": 0, "step": 300, "epoch": 2}'
+        await feed(pilot, [log_line(0, done), log_line(1, "RuntimeError: CUDA out of memory")])
+        end_stream(pilot.app, 0, "finished", ContainerEnd("exited", 0), done)
+        end_stream(pilot.app, 1, "failed", ContainerEnd("exited", 1), "RuntimeError: CUDA out of memory")
+        await pilot.pause(0.3)
+        assert log_view_lines(view) == [
+            "[0] done at step 300",
+            "[1] RuntimeError: CUDA out of memory",
+            "[0] ── finished (exit 0) ──",
+            "[1] ── failed (exit 1): RuntimeError: CUDA out of memory ──",
+        ]
+        assert not any("reconnecting" in line.text for line in pilot.app.logs.buffer.lines())
+        labels = [str(tab.label) for tab in pilot.app.screen.query_one(Tabs).query("Tab")]
+        assert labels == ["all ranks", "rank 0 ✓", "rank 1 ✗1"]
+        pilot.app.screen.refresh_status()
+        status = text_of(pilot.app.screen.query_one("#log-status", Static))
+        assert "r0:exit0 " in status and "r1:exit1 " in status

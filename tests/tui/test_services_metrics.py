@@ -7,7 +7,8 @@ import time
 
 import pytest
 from hetero_tui.services.inventory import Inventory
-from hetero_tui.services.logs import HostConnection, LogBuffer, LogStream
+from hetero_tui.services.logbuffer import LogBuffer
+from hetero_tui.services.logs import HostConnection, LogStream
 from hetero_tui.services.metrics import ClusterMetrics, parse_line
 
 from tests.tui.app_helpers import step_line

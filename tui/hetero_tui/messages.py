@@ -10,7 +10,7 @@ from typing import Any
 
 from textual.message import Message
 
-from hetero_tui.services.logs import LogLine
+from hetero_tui.services.logbuffer import LogLine
 
 
 class RunEventArrived(Message):

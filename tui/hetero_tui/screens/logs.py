@@ -1,4 +1,4 @@
-"""Every rank's container log: one merged view, a tab per rank, follow, filter, timestamps, wrap, save."""
+"""Every rank's container log: one merged view, a tab per rank; follow, filter, time, wrap, raw, save."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import Footer, Header, Input, Static, Tab, Tabs
 
 from hetero_tui.screens.base import HeteroScreen
-from hetero_tui.services.logs import compile_filter
+from hetero_tui.services.logbuffer import compile_filter, save_lines
 from hetero_tui.widgets.log_view import LogView, rank_colour
 
 ALL_TAB = "rank-all"
@@ -34,16 +34,19 @@ class LogsScreen(HeteroScreen):
 ## Logs (keys as in k9s)
 | key | |
 |---|---|
-| `/` | regex filter (`Enter` apply, empty clears; `Esc` clears it) |
+| `/` | regex filter on the text shown (`Enter` apply, empty clears; `Esc` clears it) |
 | `s` | follow on/off (scrolling up also stops following; `End` resumes) |
 | `t` | timestamps |
-| `w` | wrap long lines |
-| `ctrl+s` | save the lines shown to a file |
+| `w` | wrap long lines (otherwise a cut line ends in `…`; `←` `→` scroll) |
+| `j` | raw: the trainer's JSON lines as written, instead of one readable line per event |
+| `ctrl+s` | save the lines shown to a file, raw (as the containers wrote them) |
 | `[` / `]` | previous / next rank tab (any number of ranks; also `shift+tab` / `tab`) |
 | `0` | all ranks; `1`..`9` rank 0..8 |
 
-A rank whose container restarted shows `↻N` (Docker's restart count) on its tab, and a marked line where its
-log stream ended and where it came back.
+A step reads `step 120 · loss 1.81 · share 95 · 452 samples/s · comm 31%` (comm: the part of the step spent
+waiting for and exchanging gradients). A rank whose container finished shows `✓` on its tab and a marked
+line `finished (exit 0)`; one that failed, `✗N` and `failed (exit N): ` with its last line. One that
+restarted shows `↻N` (Docker's restart count) and a marked line where its log stream ended and came back.
 """
 
     BINDINGS = [
@@ -51,6 +54,7 @@ log stream ended and where it came back.
         Binding("s", "toggle_follow", "Follow"),
         Binding("t", "toggle('timestamps')", "Time"),
         Binding("w", "toggle('wrap')", "Wrap"),
+        Binding("j", "toggle('raw')", "Raw"),
         Binding("ctrl+s", "save", "Save"),
         Binding("escape", "back", "Back"),
         *[Binding(str(n), f"rank({n - 1})", show=False) for n in range(1, 10)],
@@ -102,6 +106,11 @@ log stream ended and where it came back.
         restarts = self.app.logs.restarts(rank)
         if restarts:
             label.append(f" ↻{restarts}", style="bold yellow")
+        stream = self.app.logs.streams.get(rank)
+        if stream is not None and stream.state == "finished":
+            label.append(" ✓", style="bold green")
+        elif stream is not None and stream.state == "failed" and stream.end:
+            label.append(f" ✗{stream.end.exit_code}", style="bold red")
         return label
 
     def stream_changed(self, rank: int) -> None:
@@ -118,7 +127,7 @@ log stream ended and where it came back.
             status.append("paused ", style="bold yellow")
             if view.unseen:
                 status.append(f"+{view.unseen} new lines ", style="reverse bold yellow")
-        for flag in ("timestamps", "wrap"):
+        for flag in ("timestamps", "wrap", "raw"):
             if getattr(view, flag):
                 status.append(f"{flag[:4]} ", style="bold cyan")
         if view.pattern:
@@ -128,9 +137,15 @@ log stream ended and where it came back.
         for rank, stream in streams:
             state, restarts = stream.state, stream.restarts
             colour = (
-                "green" if state == "streaming" else "yellow" if state in ("connecting", "waiting") else "red"
+                "green"
+                if state in ("streaming", "finished")
+                else "yellow"
+                if state in ("connecting", "waiting")
+                else "red"
             )
-            status.append(f"r{rank}:{state[:4]}{f'↻{restarts}' if restarts else ''} ", style=colour)
+            ended = state in ("finished", "failed") and stream.end is not None
+            shown = f"exit{stream.end.exit_code}" if ended else state[:4]
+            status.append(f"r{rank}:{shown}{f'↻{restarts}' if restarts else ''} ", style=colour)
         if not streams:
             status.append("no streams yet", style="dim")
         self.query_one("#log-status", Static).update(status)
@@ -198,8 +213,7 @@ log stream ended and where it came back.
         self.refresh_status()
 
     def action_save(self) -> None:
-        view = self.query_one(LogView)
+        """The lines the view shows (this tab, this filter), written raw: what a bug report wants."""
         path = self.app.save_dir / time.strftime("hetero-logs-%Y%m%d-%H%M%S.txt")
-        ranks = None if view.rank is None else [view.rank]
-        count = self.app.logs.buffer.save(path, ranks=ranks, pattern=view.pattern or None)
-        self.notify(f"saved {count} lines to {path}", timeout=6)
+        count = save_lines(path, self.query_one(LogView).shown_lines())
+        self.notify(f"saved {count} lines to {path} (raw)", timeout=6)

@@ -12,12 +12,35 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from .logs import HostConnection, LogBuffer, LogLine, LogStream, rank_containers
+from .logbuffer import LogBuffer, LogLine
+from .logs import HostConnection, LogStream, rank_containers
+from .logtext import readable
 
 
 def utc_stamp() -> str:
     """Now, in the form docker logs --timestamps uses (so a marker sorts and saves like a log line)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def end_note(state: str, why: str, stream: LogStream) -> str:
+    """The marked line for a stream that ended, from what its container is now (LogStream.end): finished;
+    failed, with its exit code and last line; or coming back (restarting, running): only then reconnecting."""
+    end = stream.end
+    code = end.exit_code if end else None
+    if state == "finished":
+        return f"finished (exit {code})"
+    if state == "failed":
+        last = readable(stream.last_text) if stream.last_text else ""
+        return f"failed (exit {code})" + (f": {last}" if last else "")
+    reason = "" if why in ("", "stream ended") else f" ({why})"
+    status = end.status if end else ""
+    if status == "restarting":
+        return f"log stream ended: the container exited (code {code}), Docker restarts it; reconnecting"
+    if status == "gone":
+        return f"log stream ended{reason}: the container was removed"
+    if status:  # running (again), paused, created: the stream ended under it (a dropped connection)
+        return f"log stream ended{reason}: the container is {status}; reconnecting"
+    return f"log stream ended{reason}: the container's state could not be read; reconnecting"
 
 
 class LogFeed:
@@ -95,13 +118,12 @@ class LogFeed:
         through the same queue as the lines, so it lands between the old and the new ones."""
         stream = self.streams[rank]
         note = None
-        if state == "waiting" and stream.previous_state == "streaming":
-            reason = "" if why in ("", "stream ended") else f" ({why})"
-            note = f"── log stream ended{reason}: the container stopped or restarted; reconnecting ──"
+        if state in ("finished", "failed", "waiting") and stream.previous_state == "streaming":
+            note = end_note(state, why, stream)
         elif state == "streaming" and stream.streamed > 1:
-            note = f"── log stream back{f', {why}' if why else ''} ──"
+            note = f"log stream back{f', {why}' if why else ''}"
         if note:
-            self.receive(LogLine(rank, utc_stamp(), note, stream.conn.name, marker=True))
+            self.receive(LogLine(rank, utc_stamp(), f"── {note} ──", stream.conn.name, marker=True))
         if self.on_state:
             self.on_state(rank)
 

@@ -1,9 +1,11 @@
-"""Rank container logs: tail `docker logs -f --timestamps hetero-rank-<N>` on its host, merged and bounded.
+"""Rank container logs: tail `docker logs -f --timestamps hetero-rank-<N>` on its host, line by line (the
+lines go to the bounded LogBuffer of logbuffer.py).
 
 A host is reached the way Ansible reaches it (inventory ssh vars: ansible_host, ansible_user, ansible_port,
 ansible_ssh_private_key_file, ansible_ssh_common_args), with host-key checking left on; a host with
 `ansible_connection: local` runs docker right here. A stream reconnects by itself, with backoff, when the
 container restarts or the connection drops, and resumes from the last timestamp it saw (no duplicates).
+When a stream ends, `docker inspect` says why: the container finished, failed, is restarting, is gone.
 """
 
 from __future__ import annotations
@@ -12,12 +14,11 @@ import re
 import shlex
 import subprocess
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
-from pathlib import Path
+
+from .logbuffer import LogLine
 
 CONTAINER_PREFIX = "hetero-rank-"
 # docker logs --timestamps: "2026-11-21T21:40:00.123456789Z <text>" (RFC3339Nano, trailing zeros trimmed)
@@ -26,15 +27,6 @@ _STAMPED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:
 
 def container_name(rank: int) -> str:
     return f"{CONTAINER_PREFIX}{rank}"
-
-
-@dataclass(frozen=True)
-class LogLine:
-    rank: int
-    ts: str  # docker's timestamp, RFC3339Nano UTC
-    text: str
-    host: str = ""
-    marker: bool = False  # written by the TUI itself (a stream ended, came back), not by the container
 
 
 @dataclass(frozen=True)
@@ -83,6 +75,29 @@ class HostConnection:
         return subprocess.run(self.argv(command), capture_output=True, text=True, timeout=timeout)
 
 
+@dataclass(frozen=True)
+class ContainerEnd:
+    """What a rank container was when its log stream ended (`docker inspect`)."""
+
+    status: str  # Docker's State.Status (running, restarting, exited, dead...); "gone": none; "": unknown
+    exit_code: int | None = None
+
+    @property
+    def exited(self) -> bool:
+        """It stopped for good: Docker is not restarting it (a restart policy would show "restarting")."""
+        return self.status in ("exited", "dead") and self.exit_code is not None
+
+    @classmethod
+    def parse(cls, returncode: int, output: str) -> ContainerEnd:
+        """From `docker inspect --format '{{.State.Status}} {{.State.ExitCode}}'` (its code and output)."""
+        words = output.split()
+        if returncode != 0:
+            return cls("gone" if "no such" in output.lower() else "")
+        if len(words) == 2 and words[1].lstrip("-").isdigit():
+            return cls(words[0], int(words[1]))
+        return cls("")
+
+
 def _ts_key(ts: str) -> tuple[str, str]:
     """Sortable form of a docker timestamp (its fraction has trailing zeros trimmed)."""
     whole, _, fraction = ts.rstrip("Z").partition(".")
@@ -92,8 +107,10 @@ def _ts_key(ts: str) -> tuple[str, str]:
 class LogStream:
     """Follows one rank container's log in a thread; lines go to `on_line`, state changes to `on_state`.
 
-    States: "connecting", "streaming", "waiting" (stream ended; retrying after a backoff), "stopped".
-    The text of `on_state`'s second argument says why (e.g. docker's "No such container")."""
+    States: "connecting", "streaming", "waiting" (stream ended; retrying after a backoff), "finished" and
+    "failed" (the container exited, with code 0 or another; `end` holds the code), "stopped". A finished or
+    failed stream keeps looking, quietly, for a new container of that name (the next launch). The text of
+    `on_state`'s second argument says why (e.g. docker's "No such container")."""
 
     def __init__(
         self,
@@ -120,6 +137,8 @@ class LogStream:
         # the container's restart count, read each time the stream comes back
         self.restarts: int | None = None
         self.last_ts: str | None = None
+        self.last_text: str | None = None  # the last line the container wrote (a failed rank's reason)
+        self.end: ContainerEnd | None = None  # what the container was when the stream last ended
         self._stop = threading.Event()
         self._proc: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
@@ -152,23 +171,43 @@ class LogStream:
     def _loop(self) -> None:
         delay = self.backoff[0]
         while not self._stop.is_set():
-            self._set_state("connecting")
+            ended = self.state in ("finished", "failed")  # then only a new container changes the state
+            if not ended:
+                self._set_state("connecting")
             got_lines, why = self._follow_once()
             if self._stop.is_set():
                 break
             delay = self.backoff[0] if got_lines else min(delay * 2, self.backoff[1])
-            self._set_state("waiting", why)
+            if got_lines:  # it was streaming: did the container finish, fail, or is it coming back?
+                self.end = self._inspect_end()
+                if self.end.exited:
+                    self._set_state("finished" if self.end.exit_code == 0 else "failed", why)
+                else:
+                    self._set_state("waiting", why)
+            elif not ended:
+                self._set_state("waiting", why)
             self._stop.wait(delay)
         self._set_state("stopped")
 
+    def _inspect(self, fmt: str) -> tuple[int, str]:
+        """`docker inspect --format fmt` of the container: (its exit code, its output); (-1, "") when the
+        host could not be asked."""
+        try:
+            done = self.conn.run(["docker", "inspect", "--format", fmt, self.container], 20)
+        except (OSError, subprocess.TimeoutExpired):
+            return -1, ""
+        return done.returncode, (done.stdout + done.stderr).strip()
+
+    def _inspect_end(self) -> ContainerEnd:
+        """What the container is now that its stream ended. Docker settles the state (exited with its code,
+        or restarting) before it ends the log stream, so this reads the outcome, not a moment before it."""
+        code, output = self._inspect("{{.State.Status}} {{.State.ExitCode}}")
+        return ContainerEnd.parse(code, output) if code >= 0 else ContainerEnd("")
+
     def _restart_note(self) -> str:
         """Why the stream came back: Docker's restart count of the container (one short command)."""
-        try:
-            done = self.conn.run(["docker", "inspect", "--format", "{{.RestartCount}}", self.container], 20)
-        except (OSError, subprocess.TimeoutExpired):
-            return ""
-        count = done.stdout.strip()
-        if done.returncode != 0 or not count.isdigit():
+        code, count = self._inspect("{{.RestartCount}}")
+        if code != 0 or not count.isdigit():
             return ""
         self.restarts = int(count)
         return f"container restarts: {count}"
@@ -204,89 +243,10 @@ class LogStream:
                 streaming = True
                 self.streamed += 1
                 self._set_state("streaming", self._restart_note() if self.streamed > 1 else "")
-            last_key, self.last_ts, got = key, ts, True
+            last_key, self.last_ts, self.last_text, got = key, ts, text, True
             self.on_line(LogLine(self.rank, ts, text, self.conn.name))
         self._proc.wait()
         return got, why
-
-
-class LogBuffer:
-    """The merged log of all ranks, in arrival order, bounded to `maxlen` lines (oldest dropped): the one
-    place the TUI keeps log lines.
-
-    Thread-safe: streams append from their threads, the UI reads. `appended` counts every line ever added;
-    line number `seq` (0, 1, ...) names a line for as long as it is kept, so a view keeps only numbers."""
-
-    def __init__(self, maxlen: int = 20_000):
-        self._lines: deque[LogLine] = deque(maxlen=maxlen)
-        self._lock = threading.Lock()
-        self.appended = 0
-
-    def append(self, line: LogLine) -> None:
-        with self._lock:
-            self._lines.append(line)
-            self.appended += 1
-
-    def __len__(self) -> int:
-        return len(self._lines)
-
-    @property
-    def first_seq(self) -> int:
-        """The number of the oldest line still kept."""
-        with self._lock:
-            return self.appended - len(self._lines)
-
-    def since(self, seq: int) -> tuple[int, list[LogLine]]:
-        """(the number of the first line returned, every kept line from `seq` on)."""
-        with self._lock:
-            start = max(seq, self.appended - len(self._lines))
-            newest_first = list(islice(reversed(self._lines), max(0, self.appended - start)))
-        return start, newest_first[::-1]
-
-    def line(self, seq: int) -> LogLine | None:
-        """Line number `seq`; None once it was dropped (or before it arrived)."""
-        with self._lock:
-            index = seq - (self.appended - len(self._lines))
-            return self._lines[index] if 0 <= index < len(self._lines) else None
-
-    @property
-    def ranks(self) -> list[int]:
-        with self._lock:
-            return sorted({line.rank for line in self._lines})
-
-    def lines(
-        self, ranks: Iterable[int] | None = None, pattern: str | re.Pattern | None = None
-    ) -> list[LogLine]:
-        """The kept lines of `ranks` (all when None) whose text matches `pattern` (a regex; None: all)."""
-        wanted = set(ranks) if ranks is not None else None
-        regex = compile_filter(pattern) if isinstance(pattern, str) else pattern
-        with self._lock:
-            snapshot = list(self._lines)
-        return [
-            line
-            for line in snapshot
-            if (wanted is None or line.rank in wanted) and (regex is None or regex.search(line.text))
-        ]
-
-    def new_since(self, seen: int) -> int:
-        """How many lines arrived after the view had seen `seen` (a past value of `appended`)."""
-        return self.appended - seen
-
-    def save(self, path: Path, ranks: Iterable[int] | None = None, pattern: str | None = None) -> int:
-        """Write the (filtered) lines as "<ts> rank <r> <text>"; returns how many."""
-        chosen = self.lines(ranks, pattern)
-        Path(path).write_text("".join(f"{line.ts} rank {line.rank} {line.text}\n" for line in chosen))
-        return len(chosen)
-
-
-def compile_filter(pattern: str | None) -> re.Pattern | None:
-    """The user's filter as a regex; raises ValueError with one line when it is not a valid one."""
-    if not pattern:
-        return None
-    try:
-        return re.compile(pattern)
-    except re.error as err:
-        raise ValueError(f"filter: not a valid regular expression ({err})") from None
 
 
 @dataclass(frozen=True)

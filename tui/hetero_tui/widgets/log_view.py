@@ -1,5 +1,9 @@
 """LogView: the merged rank log (services LogLine: rank, ts, text), drawn with Textual's line API.
 
+The trainer's JSON events show as one readable line each (services/logtext.py); `raw` shows the lines as the
+containers wrote them. The filter matches the text shown. A line wider than the view ends in "…" (scroll right
+or turn `wrap` on to read the rest).
+
 Only the rows on screen are turned into text, so 8,000 lines/s cost what the visible 20 rows cost. The lines
 themselves stay in the services' LogBuffer (kept once); the view keeps only their numbers: a deque of the
 lines that pass the filter, and one of (number, first column) display rows. Both forget a line once the
@@ -19,13 +23,15 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from hetero_tui.services.logs import LogBuffer, LogLine, compile_filter
+from hetero_tui.services.logbuffer import LogBuffer, LogLine, compile_filter
+from hetero_tui.services.logtext import readable
 
 # One colour per rank, cycling; picked to stay readable on dark and light themes.
 RANK_COLOURS = ["cyan", "magenta", "green", "yellow", "bright_blue", "bright_red", "bright_cyan", "orange3"]
 MATCH_STYLE = Style(bgcolor="yellow", color="black", bold=True)
 # The TUI's own notes in the log (a stream ended, came back).
 MARKER_STYLE = Style(color="yellow", bold=True, italic=True)
+CUT = "…"  # ends a line cut at the view's right edge
 
 
 def rank_colour(rank: int) -> str:
@@ -42,6 +48,7 @@ class LogView(ScrollView, can_focus=True):
     follow: reactive[bool] = reactive(True)
     wrap: reactive[bool] = reactive(False)
     timestamps: reactive[bool] = reactive(False)
+    raw: reactive[bool] = reactive(False)  # the lines as written (JSON) instead of their readable form
 
     def __init__(self, buffer: LogBuffer, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
@@ -129,15 +136,24 @@ class LogView(ScrollView, can_focus=True):
     def _passes(self, row: LogLine) -> bool:
         if self._rank is not None and row.rank != self._rank:
             return False
-        return self._pattern is None or self._pattern.search(row.text) is not None
+        return self._pattern is None or self._pattern.search(self.shown_text(row)) is not None
+
+    def shown_lines(self) -> list[LogLine]:
+        """The lines that pass the rank and regex filters, oldest first (what a save writes, raw)."""
+        lines = (self.buffer.line(seq) for seq in list(self._matching))
+        return [line for line in lines if line is not None]
 
     # ---- display rows ----------------------------------------------------------------------------
     def _prefix(self, row: LogLine) -> str:
         stamp = f"{row.ts[11:23]:<12} " if self.timestamps else ""  # HH:MM:SS.mmm of docker's UTC stamp
         return f"{stamp}[{row.rank}] "
 
+    def shown_text(self, row: LogLine) -> str:
+        """The line's text as shown: readable (a trainer event in short) unless `raw`; markers as they are."""
+        return row.text if self.raw or row.marker else readable(row.text)
+
     def _plain(self, row: LogLine) -> str:
-        return self._prefix(row) + row.text
+        return self._prefix(row) + self.shown_text(row)
 
     def _append_display_rows(self, seq: int, row: LogLine) -> None:
         length = cell_len(self._plain(row))
@@ -181,6 +197,9 @@ class LogView(ScrollView, can_focus=True):
         self._rebuild()
 
     def watch_timestamps(self) -> None:
+        self._rebuild()
+
+    def watch_raw(self) -> None:
         self._rebuild()
 
     def watch_follow(self, follow: bool) -> None:
@@ -227,7 +246,10 @@ class LogView(ScrollView, can_focus=True):
             self.last_drawn, self._last_drawn_seq = row, seq
         strip = Strip(self._segments(row))
         left = start if self.wrap else scroll_x
-        return strip.crop_extend(left, left + width, self.rich_style)
+        shown = strip.crop_extend(left, left + width, self.rich_style)
+        if not self.wrap and width > 1 and strip.cell_length > left + width:  # cut: say there is more
+            shown = Strip([*shown.crop(0, width - 1), Segment(CUT, self.rich_style + Style(dim=True))], width)
+        return shown
 
     def _segments(self, row: LogLine) -> list[Segment]:
         """The line as styled segments: rank-coloured prefix, then the text with filter matches marked."""
@@ -235,7 +257,7 @@ class LogView(ScrollView, can_focus=True):
         segments = [Segment(self._prefix(row), base + Style(color=rank_colour(row.rank), bold=True))]
         if row.marker:
             base = base + MARKER_STYLE
-        text, position = row.text, 0
+        text, position = self.shown_text(row), 0
         if self._pattern is not None:
             for match in self._pattern.finditer(text):
                 if match.end() > match.start():
