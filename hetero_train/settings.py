@@ -73,6 +73,35 @@ SETTINGS: tuple[Setting, ...] = (
         absolute_path=True,
     ),
     Setting(None, "--data-dir", str, "./data", "where cifar10/imagenet live", form=False),
+    # The data step (playbooks/data.yml) copies a directory of the controller, or a file or archive the
+    # controller fetches once, into hetero_data_dir on every host; unset, it does nothing. Not trainer flags.
+    Setting(
+        "hetero_data_source",
+        None,
+        str,
+        None,
+        "a directory on the controller, copied into hetero_data_dir on every host",
+        pattern=re.compile("^/"),
+        pattern_help="must be an absolute path on the controller, e.g. /srv/data",
+    ),
+    Setting(
+        "hetero_data_url",
+        None,
+        str,
+        None,
+        "or a file or archive the controller fetches once, checks and unpacks, then sends on",
+        pattern=re.compile(r"^(https?|ftp|file)://\S+$"),
+        pattern_help="must be an http(s), ftp or file URL",
+    ),
+    Setting(
+        "hetero_data_sha256",
+        None,
+        str,
+        None,
+        "the sha256 of hetero_data_url's file, as sha256sum prints it",
+        pattern=re.compile("^[0-9a-fA-F]{64}$"),
+        pattern_help="must be 64 hex digits, as sha256sum prints",
+    ),
     Setting(
         "hetero_dataset_size",
         "--dataset-size",
