@@ -19,6 +19,8 @@ REQUIRED = {
     "zstd": "zstd",
     "nsenter": "util-linux",
     "start-stop-daemon": "dpkg",
+    # playbooks/data.yml (ansible.posix.synchronize) runs rsync on the controller and on every host
+    "rsync": "rsync",
 }
 SBIN = ("/usr/sbin", "/sbin")
 # Python module (of the system python3, the one Ansible uses on a laptop) -> Debian package. The laptops
