@@ -7,6 +7,8 @@ it, before anything is sent. Each laptop has its own /tmp, so each test's hetero
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import tarfile
 import uuid
 
@@ -83,6 +85,28 @@ def test_a_directory_reaches_every_laptop_once_and_a_changed_file_again(lab, tmp
     for name in names:
         assert lab.run(name, f"cat {on_laptops}/data/sub/c.txt", check=True).stdout == "GAMMA\n"
         assert f"{name}: sent 1 of 3 file(s)" in changed.stdout
+
+
+def test_a_partial_file_left_by_an_interrupted_run_is_resumed_not_sent_again(lab, tmp_path, on_laptops):
+    """An interrupted transfer leaves the received part in .rsync-partial (rsync --partial-dir); the next
+    run uses it as the basis and sends only the rest. Here the part is put there by hand, on every laptop."""
+    big = tmp_path / "big"
+    big.mkdir()
+    blob = os.urandom(4_000_000)
+    (big / "blob.bin").write_bytes(blob)
+    data_dir = f"{on_laptops}/resume"
+    for lap in lab.laptops:
+        lab.run(lap.name, f"mkdir -p {data_dir}/.rsync-partial && cat > {data_dir}/.rsync-partial/blob.bin",
+                input=blob[:3_000_000], check=True)  # fmt: skip
+
+    result = _data(lab, tmp_path, "resume", hetero_data_source=str(big), hetero_data_dir=data_dir)
+    assert result.rc == 0, result.stdout[-3000:]
+    for lap in lab.laptops:
+        out = "\n".join(result.result(SEND, lap.name)["stdout_lines"])
+        matched = int(re.search(r"Matched data: ([\d,]+) bytes", out).group(1).replace(",", ""))
+        assert matched >= 2_900_000, out  # the 3 MB already there were not sent again
+        assert _sums_on(lab, lap.name, data_dir) == _sums_here(big)
+        assert lab.run(lap.name, f"test -e {data_dir}/.rsync-partial").returncode != 0
 
 
 def test_a_url_is_sent_on_and_a_wrong_sha256_writes_nothing(lab, tmp_path, source, on_laptops):
