@@ -22,6 +22,10 @@ from . import precision, sync
 from .precision import AUTOCAST
 from .timing import StepTime, StepTimer
 
+# Long enough to span several CPU-quota periods (100 ms each: a burst inside one is a few % of it), short
+# enough to cost each rank, once a run and one rank at a time, about half a second.
+ALONE_PROBE_S = 0.5
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -106,16 +110,21 @@ class Learner:
         dtype = AUTOCAST.get(self.recipe.precision)
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
-    def time_alone(self, x: torch.Tensor, y: torch.Tensor, passes: int = 2) -> float:
+    def time_alone(self, x: torch.Tensor, y: torch.Tensor, min_seconds: float = ALONE_PROBE_S) -> float:
         """Seconds of a step's compute on (x, y) - forward, backward, optimizer - with no all-reduce running:
         what this share costs when nothing else competes for the machine (gloo's threads share a CPU rank's
         cores during a real step). On a copy of the model and optimizer (one deepcopy, so the copy's
         optimizer holds the copy's parameters), with the RNG forked: no weight, buffer (BatchNorm's running
-        stats), momentum, gradient or random number of the run changes. The fastest of `passes`."""
+        stats), momentum, gradient or random number of the run changes.
+
+        The mean of the passes after a warm-up one, repeated for at least `min_seconds`: a container's CPU
+        quota is enforced per 100 ms period, so a pass of a few milliseconds runs at a whole core's speed
+        and the fastest of two such passes shows a 0.4-CPU laptop as fast as any - sustained speed is
+        what a rank alone would have."""
         probe, optimizer = copy.deepcopy((self.model, self.optimizer))
-        best = float("inf")
+        took: list[float] = []
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            for _ in range(passes):
+            while len(took) < 2 or sum(took[1:]) < min_seconds:
                 start = time.perf_counter()
                 optimizer.zero_grad(set_to_none=True)
                 with self.autocast():
@@ -124,8 +133,8 @@ class Learner:
                 optimizer.step()
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
-                best = min(best, time.perf_counter() - start)
-        return best
+                took.append(time.perf_counter() - start)
+        return sum(took[1:]) / (len(took) - 1)
 
     @property
     def lr(self) -> float:
