@@ -91,7 +91,8 @@ class Trainer:
         )
         self.metrics.start_run({**info, "all_reduce": self.all_reduce} if self.all_reduce else info)
         emit("plan", rank=self.id, step=self.step, shares=self.shares, global_batch=self.global_batch,
-             reason="resume" if resumed is not None else self.plan_source)  # fmt: skip
+             reason="resume" if resumed is not None else self.plan_source,
+             sync=sync.summary(self.learner.sync)["mode"])  # fmt: skip
         while self.step < self.total_steps:
             loss, record = self._train_step()
             self.step += 1

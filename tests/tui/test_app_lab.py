@@ -4,6 +4,8 @@ Every test works on a copy of the lab inventory (tmp_path) and keeps its runs in
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hetero_tui.app import HeteroApp
 from hetero_tui.screens.confirm import ConfirmScreen
@@ -162,10 +164,19 @@ async def test_launch_shows_rank_logs_and_metrics_then_stop_and_collect(lab, dis
 
             await pilot.press("m")
             assert isinstance(pilot.app.screen, MetricsScreen)
-            await pilot.pause(0.5)
-            for rank in range(3):
-                label = text_of(pilot.app.screen.query_one(f"#rank-row-{rank} #v-samples_per_s", Static))
-                assert label.startswith("samples/s ") and label != "samples/s -"
+
+            def rows() -> list[str]:
+                return [text_of(row) for row in pilot.app.screen.query(".rank-row").results(Static)]
+
+            # each laptop's CPU % and memory, sampled over the same SSH as the logs (cpu %: two samples)
+            def every_host_sampled() -> bool:
+                shown = rows()
+                return len(shown) == 3 and all(re.search(r"lap\d  cpu +\d+% · mem ", row) for row in shown)
+
+            await wait_for(pilot, every_host_sampled, 60, "every laptop's CPU and memory")
+            for rank, row in enumerate(rows()):
+                assert f"lap{rank + 1}  cpu" in row and re.search(r"\d+ samples/s · share \d+", row), row
+                assert " s = compute " in row, row
 
             await pilot.press("S")  # Stop
             await finished(pilot)

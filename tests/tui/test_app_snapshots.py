@@ -5,9 +5,12 @@ Baselines live in tests/tui/__snapshots__/; after an intended change of the look
 
 from __future__ import annotations
 
+import json
+
 from hetero_tui.app import HeteroApp
 from hetero_tui.screens.run import RunScreen
 from hetero_tui.services.events import HostResult, PlayStarted, RunFinished, TaskStarted
+from hetero_tui.services.hoststats import GpuStat, HostStats
 from hetero_tui.services.runs import RunRecord
 
 from tests.tui.app_helpers import REPO, log_line, step_line
@@ -72,18 +75,50 @@ def test_logs_screen(snap_compare, tmp_path):
     assert snap_compare(example_app(tmp_path), terminal_size=SIZE, run_before=feed)
 
 
+def feed_metrics(app: HeteroApp) -> None:
+    """24 steps of 3 ranks (rank 2 the straggler), a plan, a forecast, two evaluations, the hosts' figures."""
+    compute = {0: 0.1, 1: 0.12, 2: 0.35}
+    shares = {0: 48, 1: 40, 2: 16}
+    for step in range(1, 25):
+        for rank in range(3):
+            wobble = 0.01 * (step % 4)
+            text = step_line(
+                rank, step, shares[rank], compute[rank] + wobble, step_s=0.4, loss=2.3 / (1 + 0.2 * step)
+            )
+            app.receive_log_line(log_line(rank, text, step))
+        if step % 12 == 0:
+            evaluation = {"event": "eval", "rank": 0, "step": step, "eval_loss": 2.5 / (1 + 0.15 * step)}
+            app.receive_log_line(log_line(0, json.dumps(evaluation), step))
+    plan = {"event": "plan", "rank": 0, "step": 20, "shares": [48, 40, 16], "reason": "dynamic"}
+    forecast = {"event": "forecast", "rank": 0, "step": 20, "predicted_samples_per_s": 250.0}
+    forecast["subsets"] = {"0": 180.0, "1": 150.0, "2": 50.0}
+    for event in ({**plan, "sync": "exact"}, forecast):
+        app.receive_log_line(log_line(0, json.dumps(event), 30))
+    app.hoststats.receive(HostStats("lap1", 83.0, 3.1 * 1024, 7.7 * 1024))
+    gpu = GpuStat(0, "RTX", 97.0, 5.1 * 1024, 8 * 1024)
+    app.hoststats.receive(HostStats("lap2", 41.0, 2 * 1024, 15.5 * 1024, (gpu,)))
+    app.hoststats.receive(HostStats("lap3", 12.0, 1.2 * 1024, 3.8 * 1024))
+
+
+def test_metrics_screen_before_any_step(snap_compare, tmp_path):
+    """Says what to do to see metrics; no bare widget names."""
+    assert snap_compare(example_app(tmp_path), terminal_size=SIZE, press=["m"])
+
+
 def test_metrics_screen(snap_compare, tmp_path):
     async def feed(pilot):
         await pilot.press("m")
-        compute = {0: 0.1, 1: 0.12, 2: 0.35}
-        shares = {0: 48, 1: 40, 2: 16}
-        for step in range(1, 25):
-            for rank in range(3):
-                wobble = 0.01 * (step % 4)
-                text = step_line(
-                    rank, step, shares[rank], compute[rank] + wobble, step_s=0.4, loss=2.3 / (1 + 0.2 * step)
-                )
-                pilot.app.receive_log_line(log_line(rank, text, step))
-        await pilot.pause(0.5)
+        feed_metrics(pilot.app)
+        await pilot.pause(1.0)
+
+    assert snap_compare(example_app(tmp_path), terminal_size=SIZE, run_before=feed)
+
+
+def test_metrics_plots(snap_compare, tmp_path):
+    async def feed(pilot):
+        await pilot.press("m")
+        feed_metrics(pilot.app)
+        await pilot.press("g")
+        await pilot.pause(1.0)
 
     assert snap_compare(example_app(tmp_path), terminal_size=SIZE, run_before=feed)

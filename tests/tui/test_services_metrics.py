@@ -44,6 +44,12 @@ def test_real_trainer_lines_become_per_rank_series(two_rank_lines):
         assert share0 + share1 == 32
     assert metrics.shares is not None and sum(metrics.shares) == 32
     assert all(series.done for series in metrics.ranks.values())
+    # what the metrics screen shows beside the ranks: the sync mode, the cluster's loss, where steps go
+    assert metrics.planner.sync == "exact"
+    assert metrics.loss_series() == ([s["step"] for s in steps], [s["loss"] for s in steps])
+    for rank, split in metrics.time_split().items():
+        recent = [s for s in metrics.ranks[rank].points][-metrics.window :]
+        assert split.step_s == pytest.approx(sum(p.step_s for p in recent) / len(recent))
 
 
 def test_total_throughput_and_efficiency_from_real_lines(two_rank_lines):

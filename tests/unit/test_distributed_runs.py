@@ -223,6 +223,7 @@ def test_static_policy_splits_by_a_gpu_profiles_file(tmp_path):
     ]
     results = run_ranks(2, args, tmp_path)
     assert [e["shares"] for e in results[0].of("plan")] == [[24, 8]]
+    assert results[0].of("plan")[0]["sync"] == "exact"  # the TUI's planner panel shows the sync mode
 
 
 def test_runs_unchanged_under_torchrun(tmp_path):

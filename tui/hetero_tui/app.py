@@ -18,6 +18,7 @@ from hetero_tui.actions import ACTIONS, BY_ID
 from hetero_tui.commands import HeteroCommands
 from hetero_tui.messages import (
     HostStatesUpdated,
+    HostStatsArrived,
     LogLinesArrived,
     LogStreamState,
     MetricsUpdated,
@@ -33,6 +34,7 @@ from hetero_tui.screens.run import RunScreen
 from hetero_tui.services import runner as runner_service
 from hetero_tui.services.events import HostResult, RunFinished
 from hetero_tui.services.hoststate import HostStates
+from hetero_tui.services.hoststats import HostStatsFeed
 from hetero_tui.services.inventory import Inventory, InventoryInvalid, default_inventory_path
 from hetero_tui.services.logfeed import LogFeed
 from hetero_tui.services.metrics import ClusterMetrics
@@ -77,6 +79,8 @@ class HeteroApp(App):
             on_batch=lambda lines: self.post_message(LogLinesArrived(lines)),
             on_state=lambda rank: self.post_message(LogStreamState(rank)),
         )
+        # every rank's host sampled over the same SSH (CPU, memory, GPU) while its logs are followed
+        self.hoststats = HostStatsFeed(on_stats=lambda host: self.post_message(HostStatsArrived(host)))
         self.follow_containers = follow_containers  # False: lines come only from logs.receive (tests, bench)
         self._become_password: str | None = None  # asked once when the inventory says ansible_become
         self._grid_dirty: set[str] = set()
@@ -91,6 +95,7 @@ class HeteroApp(App):
 
     def on_unmount(self) -> None:
         self.logs.stop(timeout=1)
+        self.hoststats.stop(timeout=1)
 
     # ---- navigation ------------------------------------------------------------------------------
     def action_show(self, name: str) -> None:
@@ -269,11 +274,12 @@ class HeteroApp(App):
     def _follow_ranks(self) -> None:
         if not self.logs.follow(self.inventory, self.states.rank_facts() or None):
             self.call_from_thread(self.notify, "no rank containers found on any host", severity="warning")
+        self.hoststats.follow([stream.conn for _rank, stream in self.logs.by_rank()])
 
     def on_log_lines_arrived(self, message: LogLinesArrived) -> None:
         stepped = False
         for line in message.lines:
-            if not line.marker and self.metrics.feed_line(line.text, line.rank) is not None:
+            if not line.marker and self.metrics.feed_line(line.text, line.rank, line.host) is not None:
                 stepped = True
         logs = self.get_screen("logs")
         if logs.is_mounted and not self.logs.stopping:
@@ -282,6 +288,12 @@ class HeteroApp(App):
             self.post_message(MetricsUpdated())
 
     def on_metrics_updated(self, message: MetricsUpdated) -> None:
+        self._refresh_metrics_screens()
+
+    def on_host_stats_arrived(self, message: HostStatsArrived) -> None:
+        self._refresh_metrics_screens()
+
+    def _refresh_metrics_screens(self) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, MetricsScreen):
                 screen.refresh_metrics()

@@ -44,6 +44,14 @@ class MetricsUpdated(Message):
     """New trainer step records were folded into the metrics model."""
 
 
+class HostStatsArrived(Message):
+    """A host's CPU, memory and GPU figures were sampled (services HostStatsFeed.latest holds them)."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__()
+        self.host = host
+
+
 class HostStatesUpdated(Message):
     """Facts or Status results changed what the inventory screen knows about hosts."""
 

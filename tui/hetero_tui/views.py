@@ -24,7 +24,7 @@ VIEWS: tuple[View, ...] = (
     View("run", "Current run", "the live grid of the last action", "r", "Run", footer=True),
     View("history", "Past runs", "reopen a kept run", "h"),
     View("logs", "Logs", "every rank's container log", "l", footer=True),
-    View("metrics", "Metrics", "per-rank throughput, loss, share", "m", footer=True),
+    View("metrics", "Metrics", "where each rank's step goes, host figures, planner, plots", "m", footer=True),
     View("settings", "Training settings", "edit group_vars/all.yml"),
 )
 

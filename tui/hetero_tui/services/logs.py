@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Self
 
 from .logbuffer import LogLine
 
@@ -104,7 +105,51 @@ def _ts_key(ts: str) -> tuple[str, str]:
     return whole, fraction.ljust(9, "0")
 
 
-class LogStream:
+class CommandLoop:
+    """A thread that runs commands on a host until stop(): what log streams and host sampling share."""
+
+    def __init__(self, conn: HostConnection) -> None:
+        self.conn = conn
+        self._stop = threading.Event()
+        self._proc: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def thread_name(self) -> str:
+        return f"loop-{self.conn.name}"
+
+    def start(self) -> Self:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5) -> None:
+        self._stop.set()
+        proc = self._proc
+        if proc and proc.poll() is None:
+            proc.terminate()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _open(self, command: list[str]) -> subprocess.Popen:
+        """Start `command` on the host, its stdout and stderr one text stream read line by line."""
+        self._proc = subprocess.Popen(
+            self.conn.argv(command),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # the trainer's progress goes to stderr: keep both, in order
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            bufsize=1,
+        )
+        return self._proc
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+
+class LogStream(CommandLoop):
     """Follows one rank container's log in a thread; lines go to `on_line`, state changes to `on_state`.
 
     States: "connecting", "streaming", "waiting" (stream ended; retrying after a backoff), "finished" and
@@ -123,7 +168,7 @@ class LogStream:
         tail: int = 500,
         backoff: tuple[float, float] = (0.5, 10.0),
     ):
-        self.conn = conn
+        super().__init__(conn)
         self.rank = rank
         self.container = container or container_name(rank)
         self.on_line = on_line
@@ -139,23 +184,10 @@ class LogStream:
         self.last_ts: str | None = None
         self.last_text: str | None = None  # the last line the container wrote (a failed rank's reason)
         self.end: ContainerEnd | None = None  # what the container was when the stream last ended
-        self._stop = threading.Event()
-        self._proc: subprocess.Popen | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> LogStream:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=f"log-{self.container}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5) -> None:
-        self._stop.set()
-        proc = self._proc
-        if proc and proc.poll() is None:
-            proc.terminate()
-        if self._thread:
-            self._thread.join(timeout)
+    @property
+    def thread_name(self) -> str:
+        return f"log-{self.container}"
 
     def _set_state(self, state: str, why: str = "") -> None:
         self.previous_state, self.state = self.state, state
@@ -216,15 +248,7 @@ class LogStream:
         """Run docker logs until it ends; (did it deliver any line, the last non-log message)."""
         got, why = False, "stream ended"
         try:
-            self._proc = subprocess.Popen(
-                self.conn.argv(self._command()),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,  # the trainer's progress goes to stderr: keep both, in order
-                stdin=subprocess.DEVNULL,
-                text=True,
-                errors="replace",
-                bufsize=1,
-            )
+            self._open(self._command())
         except OSError as err:
             return False, str(err)
         self.connects += 1

@@ -15,6 +15,12 @@ Definitions (over the last `window` steps that every rank has reported):
 - straggler: in a synchronous step every rank's wall time is the same (the fast ones wait), so the time
   that stands out is compute_s: rank r is a straggler when the median of its compute_s over the window
   exceeds `straggler_factor` (1.5) × the median of the other ranks' medians.
+- where a rank's step goes (time_split, means over the same steps): compute = its compute_s; of the rest
+  (comm_s), waiting = how much longer the slowest rank computed that step (max compute_s − its own, at most
+  its comm_s): the time its gradients sat ready for the others'; communication = what remains of comm_s, the
+  all-reduce that backward did not hide.
+- the cluster's loss: the step's loss is summed over the ranks (every rank logs the same value); evaluation
+  loss from any event that carries `eval_loss` (and `eval_accuracy`) with its step.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import json
 import statistics
 from collections import deque
 from dataclasses import dataclass, field
+
+from .planner import Planner
 
 SERIES_FIELDS = ("loss", "samples_per_s", "share", "compute_s", "comm_s", "step_s")
 
@@ -46,8 +54,12 @@ class RankSeries:
     rank: int
     points: deque = field(default_factory=deque)
     device: str = ""
+    host: str = ""  # the inventory host its log comes from
     memory_mb: float | None = None
     done: bool = False
+
+    def steps(self) -> list[int]:
+        return [point.step for point in self.points]
 
     def values(self, name: str) -> list[float]:
         """One of SERIES_FIELDS over the kept steps, oldest first (for a plot)."""
@@ -56,6 +68,26 @@ class RankSeries:
     @property
     def latest(self) -> StepPoint | None:
         return self.points[-1] if self.points else None
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """A rank's mean step, split (seconds): compute + communication + waiting = step."""
+
+    compute_s: float
+    comm_s: float
+    wait_s: float
+
+    @property
+    def step_s(self) -> float:
+        return self.compute_s + self.comm_s + self.wait_s
+
+
+@dataclass(frozen=True)
+class EvalPoint:
+    step: int
+    loss: float
+    accuracy: float | None
 
 
 def parse_line(text: str) -> dict | None:
@@ -82,14 +114,19 @@ class ClusterMetrics:
         self.backend: str | None = None
         self.shares: list[int] | None = None  # the latest plan
         self.plans: deque[dict] = deque(maxlen=100)  # plan events, for "why did the split change"
+        self.planner = Planner()
+        self.evals: dict[int, EvalPoint] = {}  # step -> the evaluation at that step
 
-    def feed_line(self, text: str, rank: int | None = None) -> dict | None:
-        """Parse and apply one log line; `rank` (from the container) fills in a missing rank field."""
+    def feed_line(self, text: str, rank: int | None = None, host: str = "") -> dict | None:
+        """Parse and apply one log line; `rank` (from the container) fills in a missing rank field, `host`
+        says where that rank runs."""
         event = parse_line(text)
         if event is not None:
             if rank is not None:
                 event.setdefault("rank", rank)
             self.feed(event)
+            if host and isinstance(event.get("rank"), int):
+                self._series(event["rank"]).host = host
         return event
 
     def _series(self, rank: int) -> RankSeries:
@@ -101,6 +138,8 @@ class ClusterMetrics:
         kind, rank = event.get("event"), event.get("rank")
         if not isinstance(rank, int):
             return
+        self.planner.feed(event)
+        self._eval(event)
         series = self._series(rank)
         if kind == "step":
             try:
@@ -186,3 +225,44 @@ class ClusterMetrics:
             if others > 0 and median > self.straggler_factor * others:
                 flagged.add(rank)
         return flagged
+
+    def time_split(self) -> dict[int, TimeSplit]:
+        """Per rank, its mean step over the last `window` steps it reported, split (module docstring)."""
+        by_step: dict[int, list[StepPoint]] = {}
+        for series in self.ranks.values():
+            for point in series.points:
+                by_step.setdefault(point.step, []).append(point)
+        out = {}
+        for rank, series in self.ranks.items():
+            recent = list(series.points)[-self.window :]
+            if not recent:
+                continue
+            compute = comm = wait = 0.0
+            for point in recent:
+                slowest = max(p.compute_s for p in by_step[point.step])
+                waited = min(point.comm_s, max(0.0, slowest - point.compute_s))
+                compute, comm, wait = compute + point.compute_s, comm + point.comm_s - waited, wait + waited
+            n = len(recent)
+            out[rank] = TimeSplit(compute / n, comm / n, wait / n)
+        return out
+
+    # loss ------------------------------------------------------------------------------------------------
+    def loss_series(self) -> tuple[list[int], list[float]]:
+        """The cluster's loss by step (every rank logs the same summed loss: the lowest rank's is taken)."""
+        by_step: dict[int, float] = {}
+        for _rank, series in sorted(self.ranks.items(), reverse=True):
+            by_step.update((point.step, point.loss) for point in series.points)
+        steps = sorted(by_step)
+        return steps, [by_step[step] for step in steps]
+
+    def eval_series(self) -> list[EvalPoint]:
+        return [self.evals[step] for step in sorted(self.evals)]
+
+    def _eval(self, event: dict) -> None:
+        loss, step = event.get("eval_loss"), event.get("step")
+        if isinstance(loss, int | float) and isinstance(step, int):
+            accuracy = event.get("eval_accuracy")
+            accuracy = float(accuracy) if isinstance(accuracy, int | float) else None
+            self.evals[step] = EvalPoint(step, float(loss), accuracy)
+            while len(self.evals) > self.maxlen:
+                del self.evals[min(self.evals)]
