@@ -115,6 +115,12 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
             f"--global-batch-size {global_batch} is larger than the dataset ({size} samples);"
             " lower --global-batch-size or raise --dataset-size"
         )
+    micro = v["--micro-batch"]
+    if global_batch is not None and micro > global_batch:  # larger than any share; preflight sees it here
+        raise BadInput(
+            f"--micro-batch {micro} is larger than --global-batch-size {global_batch}; use at most a rank's"
+            " share, or 0 for whole shares"
+        )
     gpu_profiles = _optional_path(v["--gpu-profiles"])
     if gpu_profiles is not None and not gpu_profiles.is_file():
         raise BadInput(f"--gpu-profiles {gpu_profiles}: no such file; pass a gpu_profiles.json")
@@ -127,6 +133,8 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         precision=v["--precision"],
         powersgd_rank=v["--powersgd-rank"],
         powersgd_warmup=v["--powersgd-warmup"],
+        local_steps=v["--local-steps"],
+        micro_batch=v["--micro-batch"],
         data_dir=Path(v["--data-dir"]),
         dataset_size=v["--dataset-size"],
         batch_size=v["--batch-size"],
@@ -134,6 +142,12 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         epochs=v["--epochs"],
         max_steps=v["--max-steps"] or None,  # 0: no limit, the full epochs
         learning_rate=v["--learning-rate"],
+        optimizer=v["--optimizer"],
+        weight_decay=v["--weight-decay"],
+        warmup_steps=v["--warmup-steps"],
+        eval_fraction=v["--eval-fraction"],
+        eval_every=v["--eval-every"],
+        data_workers=v["--data-workers"],
         seed=v["--seed"],
         enable_load_balancing=a.enable_load_balancing and policy != "none",
         load_balance_policy=policy,

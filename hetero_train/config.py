@@ -17,6 +17,8 @@ class Config:
     precision: str
     powersgd_rank: int
     powersgd_warmup: int
+    local_steps: int  # --sync local: inner steps per round (local_sgd.py)
+    micro_batch: int  # 0: a rank's share in one go (microbatch.py)
     data_dir: Path
     dataset_size: int | None
     batch_size: int | None
@@ -24,6 +26,12 @@ class Config:
     epochs: int
     max_steps: int | None
     learning_rate: float
+    optimizer: str  # sgd, adamw or your own module:callable (optim.py)
+    weight_decay: float
+    warmup_steps: int
+    eval_fraction: float  # held out, never trained on (evaluate.py); 0: none
+    eval_every: int
+    data_workers: int | None  # None: from the rank's CPU quota (loader.py)
     seed: int
     enable_load_balancing: bool
     load_balance_policy: str

@@ -118,6 +118,10 @@ def open_dataset(dataset: str, data_dir: Path, size: int | None, seed: int):
     return ds
 
 
-def load_batch(ds, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    items = [ds[int(i)] for i in indices]
+def collate(items: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of a list of (input, target) items; a target may be an int or a 1-element tensor."""
     return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
+
+
+def load_batch(ds, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return collate([ds[int(i)] for i in indices])

@@ -18,7 +18,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from . import precision, sync
+from . import local_sgd, microbatch, powersgd_state, precision, sync
+from .optim import Optim, schedule
+from .optim import build as build_optimizer
 from .precision import AUTOCAST
 from .timing import StepTime, StepTimer
 
@@ -35,6 +37,8 @@ class Recipe:
     sync: tuple[str, int, int] = ("exact", 1, 10)  # mode, PowerSGD rank, PowerSGD warm-up steps: sync.py
     precision: str = "fp32"  # this rank's: fp32, bf16 or fp16 (precision.py)
     scale_loss: bool = False  # a GradScaler: some rank of the world runs fp16
+    local_steps: int = 8  # sync "local": inner steps per round (local_sgd.py)
+    micro_batch: int = 0  # chunks of at most this many samples (microbatch.py); 0: the whole share
 
 
 class Learner:
@@ -46,6 +50,7 @@ class Learner:
         lr: float,
         schedule_steps: int,
         recipe: Recipe | None = None,
+        optim: Optim | None = None,
     ):
         self.device = device
         self.recipe = recipe or Recipe()
@@ -54,9 +59,12 @@ class Learner:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.recipe.scale_loss)
         self.timer = StepTimer(device)
         self.net = self.model
+        local = self.recipe.sync[0] == "local"
+        self.rounds = local_sgd.Rounds(self.model, self.recipe.local_steps) if local else None
         self.wrap(distributed)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=0.9)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=schedule_steps)
+        optim = optim or Optim()  # sgd, no weight decay, no warm-up
+        self.optimizer = build_optimizer(optim, list(self.model.parameters()), lr)
+        self.scheduler = schedule(self.optimizer, optim.warmup_steps, schedule_steps)
         self.bytes_per_sample: float | None = None  # GPU memory one sample takes (caps a rank's share)
 
     def wrap(self, distributed: bool) -> None:
@@ -65,9 +73,12 @@ class Learner:
         self.net = self.model
         self.sync: sync.SyncState | None = None  # the comm hook's state, while there is a DDP wrapper
         gc.collect()  # the old DDP's reducer removes its autograd hooks when it is freed
-        if distributed:
+        mode, rank, warmup = self.recipe.sync
+        if self.rounds is not None:  # local SGD averages weights every few steps, not gradients: no DDP
+            self.rounds.distributed = distributed
+            self.sync = sync.SyncState(self.timer, dist.get_world_size() if distributed else 1, mode=mode)
+        elif distributed:
             self.net = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            mode, rank, warmup = self.recipe.sync
             self.sync = sync.register(self.net, mode, self.timer, dist.get_world_size(), rank, warmup)
 
     def to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,20 +94,21 @@ class Learner:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
             base = torch.cuda.memory_allocated(self.device)
-        with self.autocast():
-            loss = self.summed_loss(self.net(x), y) / global_batch
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        # local: an inner step on the mean over this rank's own share (local_sgd.py)
+        divisor = len(x) if self.rounds is not None else global_batch
+        loss = microbatch.forward_backward(self, x, y, divisor) * (divisor / global_batch)
         backward_done = time.perf_counter()
         self.scaler.step(self.optimizer)  # skipped, alike on every rank, when the summed gradient overflowed
         self.scaler.update()
         self.scheduler.step()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-            self.bytes_per_sample = (torch.cuda.max_memory_allocated(self.device) - base) / len(x)
+            held = min(len(x), self.recipe.micro_batch or len(x))  # one chunk's activations at a time
+            self.bytes_per_sample = (torch.cuda.max_memory_allocated(self.device) - base) / held
         end = time.perf_counter()
         compute = self.timer.compute_s(start, backward_done, end)
-        return loss.detach(), StepTime(compute_s=compute, step_s=end - start)
+        return loss, StepTime(compute_s=compute, step_s=end - start)
 
     def summed_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The sum of the per-sample losses: divided by the global batch, the ranks' parts add up to the
@@ -146,6 +158,8 @@ class Learner:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "sync": powersgd_state.state_dict(self.sync),  # PowerSGD's error feedback
+            "rounds": self.rounds.state_dict() if self.rounds is not None else None,  # local SGD's
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -154,3 +168,6 @@ class Learner:
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler") and self.scaler.is_enabled():  # a snapshot of an fp32 world has none
             self.scaler.load_state_dict(state["scaler"])
+        powersgd_state.load_state_dict(self.sync, state.get("sync"), self.device)
+        if self.rounds is not None:
+            self.rounds.load_state_dict(state.get("rounds"))

@@ -101,6 +101,19 @@ def initial_shares(
     return largest_remainder(per_rank, b), "per-rank batch"
 
 
+def check_micro_batch(cfg: Config, shares: list[int]) -> None:
+    """A fixed plan (no balancing) knows every share before the first step: a micro-batch larger than one
+    is a mistake. With balancing the shares move, and a share smaller than it is one chunk (microbatch.py)."""
+    if not cfg.micro_batch or cfg.enable_load_balancing:
+        return
+    rank = min(range(len(shares)), key=shares.__getitem__)
+    if cfg.micro_batch > shares[rank]:
+        raise BadInput(
+            f"--micro-batch {cfg.micro_batch} is larger than rank {rank}'s share of {shares[rank]} samples;"
+            f" use at most {shares[rank]}, or 0 for whole shares"
+        )
+
+
 def needs_measurement(cfg: Config) -> bool:
     return (
         cfg.enable_load_balancing

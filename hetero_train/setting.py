@@ -34,6 +34,7 @@ class Setting:
     form: bool = True  # shown in the TUI's settings form
     env: str | None = None  # reaches the rank containers as this environment variable, not as a flag
     user_code: bool = False  # besides its choices, your own `module:callable` (hetero_train/usercode.py)
+    zero: bool = False  # a float whose minimum is 0 takes 0 too (otherwise it must be > 0)
 
     @property
     def label(self) -> str:
@@ -81,12 +82,17 @@ class Setting:
         if low is not None and high is not None:
             return f"in {low:g}-{high:g}"
         if low is not None:
-            return f"> {low:g}" if self.kind is float and low == 0 else f">= {low:g}"
+            return f"> {low:g}" if self._above_zero else f">= {low:g}"
         return ""
+
+    @property
+    def _above_zero(self) -> bool:
+        """A float with minimum 0 must be > 0 (a rate, a timeout), unless it takes 0 (`zero`)."""
+        return self.kind is float and self.minimum == 0 and not self.zero
 
     def _out_of_range(self, number: float) -> str | None:
         low, high = self.minimum, self.maximum
-        too_low = low is not None and (number <= 0 if self.kind is float and low == 0 else number < low)
+        too_low = low is not None and (number <= 0 if self._above_zero else number < low)
         if too_low or (high is not None and number > high):
             kind = "whole number" if self.kind is int else "number"
             return f"must be a {kind} {self._range()}{self.why} (got {number:g})"

@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 
 from .setting import REFERENCE, Setting, as_text, is_reference  # noqa: F401 - the schema's API
+from .sync_settings import SYNC_MODES, SYNC_SETTINGS  # noqa: F401 - the schema's API
 
 MODELS = ("simple_cnn", "resnet18", "resnet50")
 DATASETS = ("synthetic_image", "cifar10", "imagenet")
@@ -27,11 +28,12 @@ DATASETS = ("synthetic_image", "cifar10", "imagenet")
 POLICIES = ("none", "static", "dynamic", "adaptive")
 BACKENDS = ("auto", "gloo", "nccl")
 LOSSES = ("cross_entropy",)
-SYNC_MODES = ("exact", "bf16", "powersgd")  # how gradients are combined: hetero_train/sync.py
+OPTIMIZERS = ("sgd", "adamw")  # built in; or your own (hetero_train/optim.py)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # per rank: hetero_train/precision.py
 # Ports below 1024 need root to listen on, and rank 0's container runs as uid 1000.
 LOWEST_PORT = 1024
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_CONTROLLER_PATH = re.compile("^/")  # a directory of the controller: no host's working directory applies
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -81,7 +83,7 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         None,
         "a directory on the controller, copied into hetero_data_dir on every host",
-        pattern=re.compile("^/"),
+        pattern=_CONTROLLER_PATH,
         pattern_help="must be an absolute path on the controller, e.g. /srv/data",
     ),
     Setting(
@@ -101,6 +103,16 @@ SETTINGS: tuple[Setting, ...] = (
         "the sha256 of hetero_data_url's file, as sha256sum prints it",
         pattern=re.compile("^[0-9a-fA-F]{64}$"),
         pattern_help="must be 64 hex digits, as sha256sum prints",
+    ),
+    Setting(
+        "hetero_user_code",
+        None,
+        str,
+        None,
+        "your project directory on the controller (with requirements.txt or pyproject.toml), added to the"
+        " trainer image as its last layer, so hetero_model/hetero_dataset/hetero_loss can name its code",
+        pattern=_CONTROLLER_PATH,
+        pattern_help="must be an absolute path on the controller, e.g. /home/me/my_project",
     ),
     Setting(
         "hetero_dataset_size",
@@ -136,7 +148,69 @@ SETTINGS: tuple[Setting, ...] = (
         "stop after this many steps (0 or unset: the full epochs)",
         minimum=0,
     ),
-    Setting("hetero_learning_rate", "--learning-rate", float, 0.01, "SGD learning rate", minimum=0),
+    Setting(
+        "hetero_learning_rate",
+        "--learning-rate",
+        float,
+        0.01,
+        "peak learning rate: reached after the warm-up, then cosine-decayed over --epochs",
+        minimum=0,
+    ),
+    Setting(
+        "hetero_optimizer",
+        "--optimizer",
+        str,
+        "sgd",
+        "sgd (momentum 0.9) or adamw, or your own module:callable (called with params=, lr=, weight_decay=)"
+        " returning a torch.optim.Optimizer",
+        choices=OPTIMIZERS,
+        user_code=True,
+    ),
+    Setting(
+        "hetero_weight_decay",
+        "--weight-decay",
+        float,
+        0.0,
+        "weight decay: L2 for sgd, decoupled for adamw (0: none)",
+        minimum=0,
+        zero=True,
+    ),
+    Setting(
+        "hetero_warmup_steps",
+        "--warmup-steps",
+        int,
+        0,
+        "steps of linear learning-rate warm-up from lr/N to lr, before the cosine decay",
+        minimum=0,
+    ),
+    Setting(
+        "hetero_eval_fraction",
+        "--eval-fraction",
+        float,
+        0.0,
+        "hold out this fraction of the data (a seeded pick, never trained on) and evaluate on it"
+        " (0: no held-out split)",
+        minimum=0,
+        maximum=0.5,
+        zero=True,
+    ),
+    Setting(
+        "hetero_eval_every",
+        "--eval-every",
+        int,
+        100,
+        "with a held-out split: evaluate every N steps and at the end",
+        minimum=1,
+    ),
+    Setting(
+        "hetero_data_workers",
+        "--data-workers",
+        int,
+        None,
+        "DataLoader worker processes per rank (default: from the rank's CPU quota, at least 1 on a GPU rank)",
+        minimum=0,
+        maximum=64,
+    ),
     Setting(
         "hetero_seed",
         "--seed",
@@ -178,32 +252,7 @@ SETTINGS: tuple[Setting, ...] = (
         " older GPUs, fp32 on CPUs), fp32, bf16, fp16",
         choices=PRECISIONS,
     ),
-    Setting(
-        "hetero_sync",
-        "--sync",
-        str,
-        "exact",
-        "how the ranks combine gradients: exact (fp32 sum), bf16 (half the bytes), powersgd (low-rank with"
-        " error feedback, far fewer bytes)",
-        choices=SYNC_MODES,
-    ),
-    Setting(
-        "hetero_powersgd_rank",
-        "--powersgd-rank",
-        int,
-        2,
-        "powersgd: the rank of each gradient matrix's approximation (higher: closer to exact, more bytes)",
-        minimum=1,
-        maximum=64,
-    ),
-    Setting(
-        "hetero_powersgd_warmup",
-        "--powersgd-warmup",
-        int,
-        10,
-        "powersgd: exact steps before compression starts",
-        minimum=2,
-    ),
+    *SYNC_SETTINGS,  # --sync and its knobs, --micro-batch: sync_settings.py
     Setting(None, "--rank-shares", str, None, "fixed relative per-rank shares, e.g. 3,1", form=False),
     Setting(None, "--gpu-profiles", str, None, "measured speeds (a gpu_profiles.json)", form=False),
     # cluster

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from . import plan, precision, usercode
+from . import optim, plan, precision, usercode
 from .config import Config
 from .data import load_batch
 from .experiment import Experiment, write_profiles
@@ -44,6 +44,7 @@ def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
     loss = usercode.loss_function(cfg.loss)
     if loss is not None:  # your own: one call on two samples, before anything is written
         usercode.check_loss(cfg.loss, loss, model, *load_batch(dataset, torch.arange(min(2, len(dataset)))))
+    optim.check(optim.Optim.of(cfg), model, cfg.learning_rate)  # your own: built once, before any file
     measured = None
     if plan.needs_measurement(cfg):
         own = plan.measure_speed(
@@ -51,6 +52,7 @@ def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
         )
         measured = world.all_gather(own)
     shares, source = plan.initial_shares(cfg, world, batch, per_rank, measured)
+    plan.check_micro_batch(cfg, shares)
     world.barrier()  # every rank has passed every check: only now are files written
     announce(world, hw)
     print(f"hetero-train: rank {world.rank} computes in {mine.name} ({mine.reason})", file=sys.stderr)

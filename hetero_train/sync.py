@@ -6,6 +6,7 @@
 - powersgd: PowerSGD (Vogels et al., 2019) with error feedback, after `--powersgd-warmup` exact steps:
   each gradient matrix is sent as two thin factors of rank `--powersgd-rank`, far fewer bytes; what the
   approximation leaves out is carried into the next step.
+- local: no hook and no DDP at all; the ranks average their weights every few steps (local_sgd.py).
 
 PyTorch's built-in hooks average over ranks; ours sum unequal shares. So the compressed hooks multiply each
 rank's gradient by the world size first: their average is then our sum. Every hook tells the step timer
@@ -15,12 +16,13 @@ are told apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
 from torch.distributed.algorithms.ddp_comm_hooks import powerSGD_hook as powersgd
 
+from . import powersgd_state
 from .timing import StepTimer
 
 
@@ -32,6 +34,11 @@ class SyncState:
     world_size: int
     powersgd: powersgd.PowerSGDState | None = None
     mode: str = "exact"
+    # PowerSGD's state per bucket follows the order of the bucket's parameters, which DDP changes after its
+    # first step: the order each bucket's state is in, as positions in the model (powersgd_state.py)
+    layouts: dict[int, list[int]] = field(default_factory=dict)
+    positions: dict[int, int] = field(default_factory=dict)  # id(parameter) -> its position
+    shapes: list = field(default_factory=list)  # per position
 
 
 def exact_hook(state, bucket):  # no annotations: DDP checks them, and they are strings here
@@ -55,6 +62,7 @@ def bf16_hook(state, bucket):
 
 def powersgd_hook(state, bucket):
     state.timer.hook_called()
+    powersgd_state.follow_layout(state, bucket)
     bucket.buffer().mul_(state.world_size)  # the built-in hook averages: make its average our sum
     return powersgd.powerSGD_hook(state.powersgd, bucket)
 
@@ -94,5 +102,7 @@ def summary(state: SyncState | None) -> dict:
 def register(net, mode: str, timer: StepTimer, world_size: int, rank: int, warmup: int) -> SyncState:
     """Put the mode's hook on a DDP model; returns its state (kept for a later re-wrap's warm-up count)."""
     state = state_for(mode, timer, world_size, rank, warmup)
+    params = list(net.module.parameters())
+    state.positions, state.shapes = {id(p): i for i, p in enumerate(params)}, [p.shape for p in params]
     net.register_comm_hook(state, HOOKS[mode])
     return state

@@ -13,7 +13,7 @@ import time
 import torch
 import torch.distributed as dist
 
-from . import costmodel, data, hardware, reform, rendezvous, sync
+from . import costmodel, data, evaluate, hardware, loader, reform, rendezvous, sync
 from .balance import Balancer
 from .config import Config
 from .errors import PeerLost
@@ -22,6 +22,7 @@ from .fsutil import atomic_write
 from .hardware import Hardware
 from .learner import Learner, Recipe
 from .metrics import MetricsFile, Progress, emit
+from .optim import Optim
 from .peer_lost import is_lost_peer, peer_lost
 from .profiling import StepProfiler
 from .resume import Position, Snapshots
@@ -33,7 +34,9 @@ from .timing import Throughput, memory_mb
 
 
 class Trainer:
-    def __init__(self, cfg: Config, world: rendezvous.World, hw: Hardware, dataset, start: Start):
+    def __init__(
+        self, cfg: Config, world: rendezvous.World, hw: Hardware, dataset, start: Start, held_out=None
+    ):
         self.cfg, self.world, self.hw, self.exp = cfg, world, hw, start.exp
         self.rank = world.rank  # in the current world; files and events keep the original number (id)
         self.id = world.original_rank
@@ -57,10 +60,15 @@ class Trainer:
                 sync=(cfg.sync, cfg.powersgd_rank, cfg.powersgd_warmup),
                 precision=start.precision.name if start.precision else "fp32",
                 scale_loss=start.scale_loss,
+                local_steps=cfg.local_steps,
+                micro_batch=cfg.micro_batch,
             ),
+            Optim.of(cfg),
         )
         self.total_steps = min(cfg.max_steps or math.inf, schedule)
         self.sampler = GlobalSampler(len(dataset), cfg.seed, world.size)
+        self.feed = loader.Feed(dataset, cfg, hw)  # batches through a DataLoader (loader.py)
+        self.evaluation = evaluate.Evaluation(held_out, cfg.eval_every, self.feed)  # no split: never due
         policy = cfg.load_balance_policy if cfg.enable_load_balancing else "static"
         self.balancer = Balancer(policy, list(start.shares))
         self.last_verdict: tuple | None = None  # the last best subset reported on stderr
@@ -98,8 +106,9 @@ class Trainer:
             self.step += 1
             if self.sampler.epoch_done(self.offset, self.global_batch):
                 self._end_epoch()
-            if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
-                self._log(loss, record)
+            evaluated = self._evaluate()
+            if evaluated or self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
+                self._log(loss, {**record, **evaluated})
             if self.cfg.enable_load_balancing and self.step % self.cfg.rebalance_every == 0:
                 self._rebalance()
                 if self.left:
@@ -110,17 +119,29 @@ class Trainer:
 
     def _train_step(self) -> tuple[torch.Tensor, dict]:
         start = time.perf_counter()  # picking and loading the samples counts as compute
-        part = self.sampler.step(self.epoch, self.offset, self.global_batch, self.shares, self.rank)
-        x, y = self.learner.to_device(*data.load_batch(self.dataset, part.indices))
+        part, *batch = self.feed.batch(self.sampler, self.epoch, self.offset, self.global_batch, self.shares,
+                                       self.rank)  # fmt: skip
+        x, y = self.learner.to_device(*batch)
         self.profiler.before_step(self.step)
         loss, took = self.learner.step(x, y, part.batch, start)
         self.profiler.after_step(self.step)
         self.offset += part.batch
         share = len(part.indices)
+        rounds = self.learner.rounds  # local SGD: a round's end averages the weights (local_sgd.py)
+        if rounds is not None:
+            took = rounds.after_step(took, share, self.sampler.epoch_done(self.offset, self.global_batch))
         self.throughput.add(share, took.compute_s, took.comm_s)
         return loss, {"share": share, "shares": part.shares, **took.fields(share, part.batch)}
 
     # --- what happens between steps ---------------------------------------------------------------
+    def _evaluate(self) -> dict:
+        """On the held-out split when it is due (evaluate.py): its numbers, also in the step's record."""
+        if not self.evaluation.due(self.step, self.total_steps):
+            return {}
+        result = self.evaluation.run(self.learner, self.world, self.shares)
+        emit("eval", rank=self.id, step=self.step, epoch=self.epoch, **result)
+        return result
+
     def _log(self, loss: torch.Tensor, record: dict) -> None:
         if self.world.distributed:  # every rank holds part of the loss; the step's loss is their sum
             dist.all_reduce(loss, op=dist.ReduceOp.SUM)
@@ -313,6 +334,8 @@ class Trainer:
         self.profiler.close()
         if self.snapshots.newest() != self.step:
             self._snapshot()
+        if self.learner.rounds is not None:  # after the snapshot, which a resumed run continues the round of
+            self.learner.rounds.average()
         speeds = self.world.all_gather(self.throughput.run.samples_per_s)
         if self.rank == 0:
             path = self.exp.checkpoints / "final.pt"
@@ -330,12 +353,13 @@ def run(cfg: Config) -> int:
     hw = hardware.detect(cfg.dist.local_rank)
     hardware.apply(hw)
     dataset = data.open_dataset(cfg.dataset, cfg.data_dir, cfg.dataset_size, cfg.seed)
+    dataset, held_out = evaluate.split(dataset, cfg.eval_fraction, cfg.seed, cfg.dist.world_size)
     world = rendezvous.join(
         cfg.dist, hw.record(), cfg.backend, cfg.rendezvous_timeout, cfg.collective_timeout
     )
     trainer = None
     try:
-        trainer = Trainer(cfg, world, hw, dataset, prepare(cfg, world, hw, dataset))
+        trainer = Trainer(cfg, world, hw, dataset, prepare(cfg, world, hw, dataset), held_out)
         trainer.train()
     except Exception as e:
         if not (world.distributed and is_lost_peer(e)):

@@ -10,6 +10,8 @@ what was expected, exit 2):
 - loss: `per_sample_loss(outputs, targets)` returns one loss per sample (a tensor of shape [batch]). The
   step sums them and divides by the global batch, so the step stays exact whatever the split; a mean
   would weigh the samples of a small share more.
+- optimizer: `build_optimizer(params, lr, weight_decay)` returns a `torch.optim.Optimizer` over `params`
+  (the model's parameters); the trainer's warm-up and cosine schedule scale its learning rate.
 
 The module is imported the way Python finds any module: from the working directory or PYTHONPATH.
 """
@@ -43,11 +45,12 @@ def load(flag: str, reference: str) -> Callable:
 
 
 def _call(flag: str, reference: str, factory: Callable, **kwargs):
+    shown = {k: _describe(v) if isinstance(v, list) else v for k, v in kwargs.items()}  # not every parameter
     try:
         return factory(**kwargs)
     except Exception as e:  # noqa: BLE001 - the user's factory failed: say which and how
         raise BadInput(
-            f"{flag} {reference}: calling it with {kwargs} raised {type(e).__name__}: {e}"
+            f"{flag} {reference}: calling it with {shown} raised {type(e).__name__}: {e}"
         ) from None
 
 
@@ -75,6 +78,16 @@ def open_dataset(reference: str, data_dir: str):
     if not hasattr(ds, "num_classes"):
         ds.num_classes = None  # a factory that cannot say: the model factory gets None
     return ds
+
+
+def build_optimizer(reference: str, params: list, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    factory = load("--optimizer", reference)
+    optimizer = _call("--optimizer", reference, factory, params=params, lr=lr, weight_decay=weight_decay)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise BadInput(
+            f"--optimizer {reference}: returned {type(optimizer).__name__}, expected a torch.optim.Optimizer"
+        )
+    return optimizer
 
 
 def loss_function(reference: str | None) -> Callable | None:

@@ -1,6 +1,7 @@
 """Sync modes keep the step's SUM of unequal shares: two ranks at 3:1 against one process on the same
-global batch. exact matches it; bf16 and powersgd send fewer bytes and stay within their stated tolerance
-(docs/trainer.md), and powersgd's warm-up steps are exact."""
+global batch. exact matches it, with micro-batches too; bf16 and powersgd send fewer bytes and stay within
+their stated tolerance (docs/trainer.md), powersgd's warm-up steps are exact, and a powersgd run resumed
+from a snapshot (its error feedback in it) continues as if never stopped."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ def runs(tmp_path_factory):
     for mode in TOLERANCE:
         args = [*TINY, *STEPS, "--rank-shares", "3,1", "--sync", mode, "--powersgd-warmup", "3"]
         out[mode] = run_ranks(2, [*args, "--output-dir", str(root / mode)], root)
+    micro = [*TINY, *STEPS, "--rank-shares", "3,1", "--micro-batch", "5"]  # shares 24 and 8: 5 and 2 chunks
+    out["micro"] = run_ranks(2, [*micro, "--output-dir", str(root / "micro")], root)
+    # powersgd stopped after step 6, compressing since step 4, and resumed to step 10
+    again = [*TINY, "--save-every", "0", "--rank-shares", "3,1", "--sync", "powersgd"]
+    again += ["--powersgd-warmup", "3", "--output-dir", str(root / "resumed")]
+    out["stopped"] = run_ranks(2, [*again, "--max-steps", "6"], root)
+    out["resumed"] = run_ranks(2, [*again, "--max-steps", "10"], root)
     for results in out.values():
         for r in results:
             assert r.returncode == 0, r.stderr[-2000:]
@@ -47,3 +55,16 @@ def test_powersgd_is_exact_while_warming_up_then_sends_a_few_percent(runs):
     assert compressed[:3] == pytest.approx(single[:3], rel=1e-6)  # --powersgd-warmup 3: exact steps
     assert compressed[5:] != pytest.approx(single[5:], rel=1e-6)
     assert out["powersgd"][0].of("sync")[0]["sent_fraction"] < 0.1
+
+
+def test_micro_batches_on_unequal_shares_take_the_single_process_step(runs):
+    root, out = runs
+    diff = relative_difference(weights(root / "micro" / FINAL), weights(root / "single" / FINAL))
+    assert diff <= TOLERANCE["exact"]
+
+
+def test_a_resumed_powersgd_run_equals_the_uninterrupted_one(runs):
+    root, out = runs
+    assert [r.of("resume")[0]["step"] for r in out["resumed"]] == [6, 6]
+    diff = relative_difference(weights(root / "resumed" / FINAL), weights(root / "powersgd" / FINAL))
+    assert diff <= TOLERANCE["exact"]

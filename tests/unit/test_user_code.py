@@ -1,6 +1,6 @@
-"""Your own model, data set and loss as module:callable: they train exactly like the built-in ones, and a
-module that does not import, a missing callable or a return value that breaks the contract is one line
-naming the flag, the object and what was expected, exit 2, and nothing written."""
+"""Your own model, data set, loss and optimizer as module:callable: they train exactly like the built-in
+ones, and a module that does not import, a missing callable or a return value that breaks the contract is
+one line naming the flag, the object and what was expected, exit 2, and nothing written."""
 
 from __future__ import annotations
 
@@ -58,6 +58,18 @@ PROJECT = {
         def mean(outputs, targets):
             return F.cross_entropy(outputs, targets)
     """,
+    "my_pkg/optim.py": """
+        import torch
+
+        def build(params, lr, weight_decay):
+            return torch.optim.SGD(params, lr=lr, momentum=0.5, weight_decay=weight_decay)
+
+        def not_an_optimizer(params, lr, weight_decay):
+            return [params]
+
+        def needs_betas(params, lr, betas):
+            return torch.optim.Adam(params, lr=lr, betas=betas)
+    """,
     "broken.py": "raise RuntimeError('half-written module')\n",
 }
 OWN = ["--model", "my_pkg.models:build_model", "--dataset", "my_pkg.data:build_dataset"]
@@ -83,7 +95,7 @@ def write_project(root):
 
 def test_your_own_model_data_and_loss_train_exactly_on_two_ranks(tmp_path):
     write_project(tmp_path)  # the working directory: Python imports my_pkg from there
-    own = [*OWN, "--loss", "my_pkg.loss:per_sample", *TRAIN]
+    own = [*OWN, "--loss", "my_pkg.loss:per_sample", "--optimizer", "my_pkg.optim:build", *TRAIN]
     single = run_ranks(1, [*own, "--output-dir", str(tmp_path / "one")], tmp_path)
     pair = run_ranks(2, [*own, "--rank-shares", "3,1", "--output-dir", str(tmp_path / "two")], tmp_path)
     for r in (*single, *pair):
@@ -120,6 +132,16 @@ BAD = [
     ),
     (["--loss", "my_pkg.loss:mean"], "--loss my_pkg.loss:mean: returned () for 2 samples, expected one loss"),
     (["--model", "my_pkg.models"], "--model: choose one of simple_cnn, resnet18, resnet50, or your own"),
+    (
+        ["--optimizer", "my_pkg.optim:not_an_optimizer"],
+        "--optimizer my_pkg.optim:not_an_optimizer: returned list, expected a torch.optim.Optimizer",
+    ),
+    (
+        ["--optimizer", "my_pkg.optim:needs_betas"],
+        "--optimizer my_pkg.optim:needs_betas: calling it with {'params': 'a list of 4', 'lr': 0.01,"
+        " 'weight_decay': 0.0} raised TypeError",
+    ),
+    (["--optimizer", "adam"], "--optimizer: choose one of sgd, adamw, or your own module:callable"),
 ]
 
 
