@@ -12,8 +12,10 @@ Measured:
          (by then the bounded buffers are full);
   rate - lines received per second against the lines emitted.
 Prints a summary and writes bench/results/tui_logs.json.
-Run: .venv/bin/python -m bench.tui_logs [--seconds 60] [--rate 2000] [--ranks 4] [--busy N]
-(--busy N: N busy-loop processes run beside it, a repeatable "loaded machine" for the lag goal)
+Run: .venv/bin/python -m bench.tui_logs [--seconds 60] [--rate 2000] [--ranks 4] [--busy N] [--json]
+(--busy N: N busy-loop processes run beside it, a repeatable "loaded machine" for the lag goal;
+--json: every line is a trainer step event, so each one is also parsed into the metrics model and drawn as
+its readable line, `step 12 · loss 0.5 · ...`, the way the TUI shows a real training)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -44,14 +47,19 @@ EMITTER = """
 import sys, time
 from datetime import UTC, datetime
 rank, rate, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+json_lines = sys.argv[4] == "json"
 out, start, sent = sys.stdout, time.time(), 0
+TEXT = "rank {rank} line {n} emitted={now:.6f} loss=0.{m:03d} padding to a typical log line length"
+STEP = ('{{"event": "step", "rank": {rank}, "step": {n}, "epoch": 0, "loss": 0.{m:03d}, "share": 16,'
+        ' "compute_s": 0.03, "comm_s": 0.01, "step_s": 0.04, "samples_per_s": 400.0, "emitted": {now:.6f}}}')
+line = STEP if json_lines else TEXT
 while (now := time.time()) - start < seconds:
     due = int((now - start) * rate) - sent
     if due > 0:
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
         out.write("".join(
-            f"{stamp}{(sent + i) % 1000:03d}Z rank {rank} line {sent + i} emitted={now:.6f} "
-            f"loss=0.{(sent + i) % 1000:03d} padding to a typical log line length\\n"
+            f"{stamp}{(sent + i) % 1000:03d}Z "
+            + line.format(rank=rank, n=sent + i, now=now, m=(sent + i) % 1000) + "\\n"
             for i in range(due)))
         out.flush()
         sent += due
@@ -64,10 +72,11 @@ class EmitterConnection(HostConnection):
 
     seconds: float = 60.0
     rate: int = 2000
+    lines: str = "text"  # or "json": trainer step events
 
     def argv(self, command: list[str]) -> list[str]:
         rank = int(command[-1].rsplit("-", 1)[-1])
-        return [sys.executable, "-c", EMITTER, str(rank), str(self.rate), str(self.seconds)]
+        return [sys.executable, "-c", EMITTER, str(rank), str(self.rate), str(self.seconds), self.lines]
 
 
 def rss_mb() -> float:
@@ -94,7 +103,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def measure(ranks: int, rate: int, seconds: float) -> dict:
+EMITTED = re.compile(r'emitted(?:=|": )([0-9.]+)')  # in a text line, or a step event's field
+
+
+async def measure(ranks: int, rate: int, seconds: float, lines: str = "text") -> dict:
     lags: list[float] = []
     lag_times: list[float] = []  # when each lag was measured, to tell start-up from steady state
     original = LogView.render_line
@@ -103,15 +115,16 @@ async def measure(ranks: int, rate: int, seconds: float) -> dict:
         # Bench-only probe: note when the newest line the view holds is drawn.
         strip = original(view, y)
         newest = view.newest
-        if newest is not None and view.last_drawn is newest and "emitted=" in newest.text:
-            emitted = float(newest.text.split("emitted=", 1)[1].split(" ", 1)[0])
+        found = EMITTED.search(newest.text) if newest is not None and view.last_drawn is newest else None
+        if found:
+            emitted = float(found.group(1))
             lags.append(time.time() - emitted)
             lag_times.append(time.time())
             view.last_drawn = None  # count each newest line once
         return strip
 
     LogView.render_line = timed_render_line
-    EmitterConnection.seconds, EmitterConnection.rate = seconds, rate
+    EmitterConnection.seconds, EmitterConnection.rate, EmitterConnection.lines = seconds, rate, lines
     app = HeteroApp(
         REPO / "inventory" / "local.yml",
         artifacts=REPO / "build" / "bench-artifacts",
@@ -156,6 +169,7 @@ async def measure(ranks: int, rate: int, seconds: float) -> dict:
     return {
         "ranks": ranks,
         "lines_per_s_per_rank": rate,
+        "lines": lines,  # text, or json: trainer step events (parsed into metrics, drawn readable)
         "seconds": seconds,
         "emitted": ranks * rate * int(seconds),
         "received": received,
@@ -196,10 +210,11 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--ranks", type=int, default=4)
     parser.add_argument("--busy", type=int, default=0, help="busy-loop processes beside the app (load)")
+    parser.add_argument("--json", action="store_true", help="trainer step events instead of text lines")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     with busy_loops(args.busy):
-        result = asyncio.run(measure(args.ranks, args.rate, args.seconds))
+        result = asyncio.run(measure(args.ranks, args.rate, args.seconds, "json" if args.json else "text"))
         load_during = os.getloadavg()[0]
     result["machine"] = {
         "cpus": os.cpu_count(),

@@ -1,8 +1,9 @@
-"""`python -m hetero_train.report <experiment-dir>`: a one-screen summary of a run.
+"""`hetero-report <experiment-dir>` (or `python -m hetero_train.report`): a one-screen summary of a run.
+`hetero-report --tensorboard DIR`: collected experiments as TensorBoard runs (tensorboard_export.py).
 
-Per rank: device, steps, mean samples/s (last run), final loss; which ranks took part when the planner left
-some out; the verdict: the cluster's measured samples/s against what the cost model predicted for it and for
-each rank alone; then where metrics and checkpoints are.
+Per rank: device, steps, mean samples/s (last run), final loss; the latest evaluation on the held-out
+split; which ranks took part when the planner left some out; the verdict: the cluster's measured samples/s
+against what the cost model predicted for it and for each rank alone; then where metrics and checkpoints are.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def _rank_summary(path: Path) -> dict:
         "world_samples_per_s": speeds,  # measured, one per world: the first, then each re-formed one
         "forecast": runs[-1].get("forecast") if runs else None,  # the cost model's latest (trainer.py)
         "left_out": runs[-1].get("left_out") if runs else None,  # this rank's line, when it was left out
+        # The latest evaluation on the held-out split: its step's record carries it (trainer.py).
+        "evaluation": next((s for s in reversed(data.get("steps", [])) if "eval_loss" in s), None),
     }
 
 
@@ -57,6 +60,18 @@ def _membership(rows: list[dict]) -> list[str]:
         lines.append(f"from step {w['step']}: ranks {w['ranks']}")
         lines += [f"  {why}" for why in w["left_out"].values()]
     return lines
+
+
+def _evaluation(last: dict) -> list[str]:
+    """The latest evaluation on the held-out split (evaluate.py), when the run had one."""
+    seen = last["evaluation"]
+    if not seen:
+        return []
+    accuracy = f", accuracy {seen['eval_accuracy']:.2%}" if seen.get("eval_accuracy") is not None else ""
+    return [
+        f"evaluation: loss {seen['eval_loss']}{accuracy} on {seen['eval_samples']} held-out samples"
+        f" at step {seen['step']}"
+    ]
 
 
 def _verdict(last: dict, everyone: list[int]) -> list[str]:
@@ -103,6 +118,7 @@ def summarize(experiment: Path) -> str:
     now = last["world_samples_per_s"][-1] or sum(r["samples_per_s"] for r in rows)
     ranks = len(last["forecast"]["ranks"]) if last["forecast"] else len(rows)
     lines += ["", f"cluster: {now:.1f} samples/s with {ranks} rank(s) at the end; final loss {last['loss']}"]
+    lines += _evaluation(last)
     lines += _membership(rows)
     lines += _verdict(last, sorted(r["rank"] for r in rows))
     lines.append(f"metrics:     {experiment / 'logs'}")
@@ -117,8 +133,13 @@ def summarize(experiment: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0].partition("=")[0] == "--tensorboard":  # collected experiments as TensorBoard runs
+        from . import tensorboard_export
+
+        return tensorboard_export.main([argv[0].partition("=")[2], *argv[1:]] if "=" in argv[0] else argv[1:])
     if len(argv) != 1:
-        print("usage: python -m hetero_train.report <experiment-dir>", file=sys.stderr)
+        print("usage: hetero-report <experiment-dir> | hetero-report --tensorboard DIR [EXPERIMENT ...]",
+              file=sys.stderr)  # fmt: skip
         return 2
     try:
         print(summarize(Path(argv[0])))

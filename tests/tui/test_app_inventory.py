@@ -35,10 +35,10 @@ async def test_opens_on_hosts_with_address_role_and_ranks(inventory, tmp_path):
         assert isinstance(pilot.app.screen, InventoryScreen)
         rows = table_rows(pilot.app.screen.query_one("#hosts", DataTable))
         assert [row[:3] for row in rows] == [
-            ["desktop", "192.168.1.10", "master"],
-            ["gpu-box", "192.168.1.11", "worker"],
-            ["laptop", "192.168.1.20", "worker"],
-            ["wsl-laptop", "192.168.1.21", "worker"],
+            ["desktop", "192.0.2.10", "master"],
+            ["gpu-box", "192.0.2.11", "worker"],
+            ["laptop", "192.0.2.20", "worker"],
+            ["wsl-laptop", "192.0.2.21", "worker"],
         ]
         assert [row[4] for row in rows] == ["0", "1", "2", "3"]  # before facts every host counts as CPU
         assert "unknown" in rows[0][5]
@@ -54,17 +54,15 @@ async def test_add_host_validates_as_you_type_and_writes_only_when_valid(invento
         assert isinstance(form, FieldForm)
         await pilot.press(*"lap5")
         form.query_one("#f-ansible_host", Input).focus()
-        await pilot.press(*"192.168.1.11")  # gpu-box's address: one machine listed twice
+        await pilot.press(*"192.0.2.11")  # gpu-box's address: one machine listed twice
         await pilot.pause()
-        assert "gpu-box already has address 192.168.1.11" in text_of(
-            form.query_one("#e-ansible_host", Static)
-        )
+        assert "gpu-box already has address 192.0.2.11" in text_of(form.query_one("#e-ansible_host", Static))
         assert form.query_one("#save", Button).disabled
         await pilot.press("ctrl+s")  # refused while invalid
         assert pilot.app.screen is form
         assert inventory.read_text() == before
 
-        await pilot.press("backspace", "backspace", *"30")  # 192.168.1.30
+        await pilot.press("backspace", "backspace", *"30")  # 192.0.2.30
         form.query_one("#f-hetero_ranks", Input).focus()
         await pilot.press(*"two")
         await pilot.pause()
@@ -77,10 +75,10 @@ async def test_add_host_validates_as_you_type_and_writes_only_when_valid(invento
         await pilot.pause()
         assert isinstance(pilot.app.screen, InventoryScreen)
         rows = table_rows(pilot.app.screen.query_one("#hosts", DataTable))
-        assert rows[-1][:5] == ["lap5", "192.168.1.30", "worker", "?", "4,5"]
+        assert rows[-1][:5] == ["lap5", "192.0.2.30", "worker", "?", "4,5"]
 
     after = inventory.read_text()
-    assert "lap5:\n          ansible_host: 192.168.1.30\n          hetero_ranks: 2" in after
+    assert "lap5:\n          ansible_host: 192.0.2.30\n          hetero_ranks: 2" in after
     # the user's comments and order survive the edit
     assert after.startswith(before.split("all:")[0])
     assert "# A Windows laptop running Ubuntu in WSL2" in after
@@ -95,10 +93,10 @@ async def test_edit_and_remove_host_after_confirmation(inventory, tmp_path):
         form = pilot.app.screen
         assert form.query_one("#f-name", Input).value == "laptop"
         assert form.query_one("#f-ansible_user", Input).value == "bob"
-        form.query_one("#f-ansible_host", Input).value = "192.168.1.25"
+        form.query_one("#f-ansible_host", Input).value = "192.0.2.25"
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert "ansible_host: 192.168.1.25\n          ansible_user: bob" in inventory.read_text()
+        assert "ansible_host: 192.0.2.25\n          ansible_user: bob" in inventory.read_text()
 
         table.move_cursor(row=1)  # gpu-box
         await pilot.press("x")
@@ -172,8 +170,8 @@ def test_missing_inventory_is_one_line_and_exit_2(tmp_path, capsys):
 @pilot_test
 async def test_an_inventory_that_becomes_root_asks_for_the_sudo_password_first(inventory, tmp_path):
     async with make_app(inventory, tmp_path).run_test(size=(80, 24)) as pilot:
-        await pilot.press("p")  # Preflight: the example inventory says ansible_become: true
-        assert isinstance(pilot.app.screen, BecomePasswordScreen)
+        await pilot.press("p", "y")  # Preflight on the example's placeholder addresses: yes (see first start)
+        assert isinstance(pilot.app.screen, BecomePasswordScreen)  # the example says ansible_become: true
         await pilot.press("escape")  # cancelled: no run starts
         assert isinstance(pilot.app.screen, InventoryScreen)
         assert pilot.app.runs.current is None and not (tmp_path / "artifacts").exists()

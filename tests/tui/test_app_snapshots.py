@@ -14,6 +14,7 @@ from hetero_tui.services.hoststats import GpuStat, HostStats
 from hetero_tui.services.runs import RunRecord
 
 from tests.tui.app_helpers import REPO, log_line, step_line
+from tests.unit.collected_runs import two_experiments
 
 SIZE = (80, 24)
 
@@ -26,7 +27,12 @@ def example_app(tmp_path) -> HeteroApp:
 
 
 def test_inventory_screen(snap_compare, tmp_path):
+    """The first screen on the shipped example: it says so, and offers your own inventory or local.yml."""
     assert snap_compare(example_app(tmp_path), terminal_size=SIZE)
+
+
+def test_a_playbook_on_placeholder_addresses_asks(snap_compare, tmp_path):
+    assert snap_compare(example_app(tmp_path), terminal_size=SIZE, press=["p"])
 
 
 def _result(task: str, task_id: str, host: str, status: str, duration: float, msg: str = "") -> HostResult:
@@ -122,3 +128,16 @@ def test_metrics_plots(snap_compare, tmp_path):
         await pilot.pause(1.0)
 
     assert snap_compare(example_app(tmp_path), terminal_size=SIZE, run_before=feed)
+
+
+def test_experiments_screen(snap_compare, tmp_path, monkeypatch):
+    """Collected experiments side by side (the folder named relative to a fixed working directory)."""
+    monkeypatch.chdir(tmp_path)
+    two_experiments(tmp_path / "experiments")
+    app = HeteroApp(
+        REPO / "inventory" / "local.yml",
+        extravars={"hetero_collect_dir": "experiments"},
+        artifacts=tmp_path,
+        follow_containers=False,
+    )
+    assert snap_compare(app, terminal_size=SIZE, press=["E"])

@@ -1,9 +1,11 @@
 """hetero-tui in a real terminal: tmux at 80x24, keys sent with send-keys, the screen read with capture-pane.
-It launches a tiny training on the lab and waits for every rank's log lines to appear on screen."""
+It launches a tiny training on the lab, waits for every rank's log lines to appear on screen, reads the
+trainer's step events as readable lines, and sees them plotted on the metrics screen."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +19,12 @@ from tests.tui.app_helpers import copy_inventory, distribute_image, tiny_trainin
 
 pytestmark = pytest.mark.lab
 HETERO_TUI = Path(sys.executable).parent / "hetero-tui"
+READABLE_STEP = r"\[{rank}\] step \d+ · loss \d"  # how the log view shows a rank's step event
+
+
+def plotted(screen: str) -> bool:
+    """plotext draws the lines in braille dots; an empty plot has none and says "no steps yet"."""
+    return any("\u2801" <= ch <= "\u28ff" for ch in screen) and "no steps yet" not in screen
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +99,20 @@ def test_launch_in_tmux_shows_every_ranks_log_lines(lab, distributed, tmux, tmp_
             lambda s: all(f"\n[{rank}] " in s for rank in range(3)), 600, "a log line from every rank"
         )
         assert "all ranks" in screen and "rank 2" in screen  # the tabs
+        # Only the step lines (the filter matches the readable text, not the JSON): one line each, readable.
+        tmux.keys("/")
+        tmux.keys("-l", "loss [0-9]")
+        tmux.keys("Enter")
+        screen = tmux.wait_for(
+            lambda s: all(re.search(READABLE_STEP.format(rank=rank), s) for rank in range(3)),
+            120,
+            "a readable step line from every rank",
+        )
+        assert '{"event"' not in screen and "samples/s" in screen, screen
+        tmux.keys("m")
+        tmux.keys("g")  # the Plots tab
+        screen = tmux.wait_for(plotted, 60, "samples/s, share and loss plotted")
+        assert "samples/s per rank" in screen and "loss (the cluster's)" in screen, screen
         tmux.keys("q")
         tmux.wait_for(lambda s: "hetero-tui exited 0" in s, 30, "hetero-tui to quit")
     finally:

@@ -34,10 +34,10 @@ def _changed_lines(before: str, after: str) -> list[str]:
 def test_load_lists_hosts_in_file_order_with_addresses_and_ranks(inv_dir):
     inv = Inventory.load(inv_dir / "hosts.yml")
     assert [(h.name, h.address, h.ranks, h.rank) for h in inv.hosts] == [
-        ("desktop", "192.168.1.10", None, 0),
-        ("gpu-box", "192.168.1.11", None, None),
-        ("laptop", "192.168.1.20", None, None),
-        ("wsl-laptop", "192.168.1.21", None, None),
+        ("desktop", "192.0.2.10", None, 0),
+        ("gpu-box", "192.0.2.11", None, None),
+        ("laptop", "192.0.2.20", None, None),
+        ("wsl-laptop", "192.0.2.21", None, None),
     ]
     assert inv.host("laptop").vars["ansible_user"] == "bob"
     assert inv.host("wsl-laptop").fields()["ansible_port"] == "2222"
@@ -56,7 +56,7 @@ def test_edits_keep_every_comment_and_the_order(inv_dir):
     hosts_before, settings_before = hosts.read_text(), settings.read_text()
     inv = Inventory.load(hosts)
 
-    assert inv.update_host("laptop", {"ansible_host": "192.168.1.30", "hetero_ranks": "2"}) == {}
+    assert inv.update_host("laptop", {"ansible_host": "192.0.2.30", "hetero_ranks": "2"}) == {}
     assert inv.add_host({"name": "attic-pc", "ansible_host": "attic.lan", "ansible_user": "carol"}) == {}
     assert inv.update_settings({"hetero_epochs": "3", "hetero_backend": "gloo"}) == {}
     assert inv.dirty
@@ -67,8 +67,8 @@ def test_edits_keep_every_comment_and_the_order(inv_dir):
     assert _comments(settings_after) == _comments(settings_before)
     # only the edited values changed, nothing else was reformatted
     assert _changed_lines(hosts_before, hosts_after) == [
-        "-           ansible_host: 192.168.1.20",
-        "+           ansible_host: 192.168.1.30",
+        "-           ansible_host: 192.0.2.20",
+        "+           ansible_host: 192.0.2.30",
         "+           hetero_ranks: 2",
         "+ ",
         "+         attic-pc:",
@@ -84,10 +84,10 @@ def test_edits_keep_every_comment_and_the_order(inv_dir):
     # a key added at the end of a host goes before the next host's header comment, not after it
     assert "ansible_user: bob\n          hetero_ranks: 2\n\n        # A Windows laptop" in hosts_after
     # hosts are separated by a blank line in this file: the new one too
-    assert "hetero_hardware_cluster_addr: 192.168.1.21\n\n        attic-pc:\n" in hosts_after
+    assert "hetero_hardware_cluster_addr: 192.0.2.21\n\n        attic-pc:\n" in hosts_after
     again = Inventory.load(hosts)
     assert [h.name for h in again.hosts] == ["desktop", "gpu-box", "laptop", "wsl-laptop", "attic-pc"]
-    assert (again.host("laptop").address, again.host("laptop").ranks) == ("192.168.1.30", 2)
+    assert (again.host("laptop").address, again.host("laptop").ranks) == ("192.0.2.30", 2)
     assert again.settings["hetero_epochs"] == 3
 
 
@@ -99,7 +99,7 @@ def test_rename_keeps_the_host_in_place_and_remove_drops_it(inv_dir):
     text = (inv_dir / "hosts.yml").read_text()
     again = Inventory.load(inv_dir / "hosts.yml")
     assert [h.name for h in again.hosts] == ["desktop", "gpu-tower", "wsl-laptop"]
-    assert again.host("gpu-tower").address == "192.168.1.11"
+    assert again.host("gpu-tower").address == "192.0.2.11"
     # the removed host's header comment went with it; the next host keeps its own, right above it
     assert "# A CPU laptop" not in text
     assert "it works either way.\n        wsl-laptop:" in text
@@ -130,9 +130,9 @@ def test_invalid_inventory_is_not_saved_and_files_stay_byte_identical(inv_dir):
 
 def test_a_refused_edit_changes_nothing(inv_dir):
     inv = Inventory.load(inv_dir / "hosts.yml")
-    errors = inv.update_host("laptop", {"ansible_host": "192.168.1.10"})  # desktop's address
+    errors = inv.update_host("laptop", {"ansible_host": "192.0.2.10"})  # desktop's address
     assert list(errors) == ["ansible_host"]
-    assert inv.host("laptop").address == "192.168.1.20"
+    assert inv.host("laptop").address == "192.0.2.20"
     assert not inv.dirty
 
 
@@ -144,7 +144,7 @@ def test_a_refused_edit_changes_nothing(inv_dir):
         ("name", "gpu-box", "already called"),
         ("ansible_host", "300.1.2.3", "not an IP address"),
         ("ansible_host", "bad_host!", "not an IP address"),
-        ("ansible_host", "192.168.1.11", "gpu-box already has address"),
+        ("ansible_host", "192.0.2.11", "gpu-box already has address"),
         ("ansible_port", "0", ">= 1"),
         ("ansible_port", "70000", "1-65535"),
         ("hetero_ranks", "0", ">= 1"),

@@ -25,12 +25,14 @@ from hetero_tui.messages import (
     RunEventArrived,
 )
 from hetero_tui.screens.confirm import ConfirmScreen
+from hetero_tui.screens.experiments import ExperimentsScreen
 from hetero_tui.screens.history import HistoryScreen
 from hetero_tui.screens.inventory import InventoryScreen
 from hetero_tui.screens.logs import LogsScreen
 from hetero_tui.screens.metrics import MetricsScreen
 from hetero_tui.screens.password import BecomePasswordScreen
 from hetero_tui.screens.run import RunScreen
+from hetero_tui.services import REPO_ROOT, first_start
 from hetero_tui.services import runner as runner_service
 from hetero_tui.services.events import HostResult, RunFinished
 from hetero_tui.services.hoststate import HostStates
@@ -40,6 +42,9 @@ from hetero_tui.services.logfeed import LogFeed
 from hetero_tui.services.metrics import ClusterMetrics
 from hetero_tui.services.runs import RunRecord, Runs, become_method_to_ask
 from hetero_tui.views import KEYED
+
+# The views shown by pushing a fresh screen (the others are special: see show()).
+PLAIN_SCREENS = {"history": HistoryScreen, "metrics": MetricsScreen, "experiments": ExperimentsScreen}
 
 
 class HeteroApp(App):
@@ -69,6 +74,8 @@ class HeteroApp(App):
         self.extravars = dict(extravars or {})
         self.artifacts = Path(artifacts) if artifacts else runner_service.artifacts_dir()
         self.save_dir = Path(save_dir) if save_dir else Path.cwd()
+        # where Collect brings experiments back (collect.yml's default, or the -e that moves it)
+        self.experiments_dir = Path(self.extravars.get("hetero_collect_dir") or REPO_ROOT / "experiments")
         self.sub_title = cli.display_path(self.inventory_path)
         self.runs = Runs()
         self.states = HostStates()
@@ -124,7 +131,7 @@ class HeteroApp(App):
             else:
                 self.push_screen(logs)
         else:
-            kind = {"history": HistoryScreen, "metrics": MetricsScreen}[name]
+            kind = PLAIN_SCREENS[name]
             if name == "metrics":
                 self.ensure_log_streams()
             if not isinstance(self.screen, kind):
@@ -163,6 +170,29 @@ class HeteroApp(App):
         self.refresh_inventory()
         return not errors
 
+    def open_inventory(self, path: Path) -> None:
+        """Work on another inventory file from now on (what was learnt of the old one's hosts is dropped)."""
+        if self.runs.running():
+            self.notify("wait for the running action to end, then open another inventory", severity="warning")
+            return
+        self.inventory_path = Path(path)
+        self.inventory = Inventory.load(self.inventory_path)
+        self.sub_title = cli.display_path(self.inventory_path)
+        self.states = HostStates()
+        self._become_password = None
+        self.refresh_inventory()
+
+    def create_own_inventory(self) -> None:
+        """The example copied to mine.yml beside it, comments and all; an existing mine.yml opens as is."""
+        path, created = first_start.create_own(self.inventory_path)
+        self.open_inventory(path)
+        shown = cli.display_path(path)
+        say = f"created {shown} from the example: edit each host (e)" if created else f"opened your {shown}"
+        self.notify(say + ("" if created else " (it exists already: nothing overwritten)"), timeout=8)
+
+    def open_local_inventory(self) -> None:
+        self.open_inventory(first_start.local_inventory_path(self.inventory_path, REPO_ROOT))
+
     def refresh_inventory(self) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, InventoryScreen):
@@ -178,21 +208,30 @@ class HeteroApp(App):
     def action_run_action(self, action_id: str) -> None:
         self.start_action(action_id)
 
-    def start_action(self, action_id: str) -> RunRecord | None:
-        """Start a playbook in a thread worker and show its grid; refuse while another run is going."""
+    def start_action(self, action_id: str, *, asked: bool = False) -> RunRecord | None:
+        """Start a playbook in a thread worker and show its grid; refuse while another run is going. A run on
+        the example's placeholder addresses needs a yes first (`asked`: it was given)."""
         busy = self.runs.running()
         if busy:
             say = f"{busy[0].name} is still running: wait, or cancel it (r, then c)"
             self.notify(say, severity="warning")
             return None
         action = BY_ID[action_id]
+        placeholders = first_start.placeholder_hosts(self.inventory)
+        if placeholders and not asked:
+            question = f"{first_start.placeholder_warning(placeholders)}. Run {action.name} on them anyway?"
+            self.push_screen(
+                ConfirmScreen(question, f"Run {action.name}"),
+                lambda yes: self.start_action(action_id, asked=True) if yes else None,
+            )
+            return None
         method = become_method_to_ask(self.inventory)
         if self._become_password is None and method:
 
             def answered(password: str | None) -> None:
                 if password is not None:
                     self._become_password = password
-                    self.start_action(action_id)
+                    self.start_action(action_id, asked=True)
 
             self.push_screen(BecomePasswordScreen(method), answered)
             return None

@@ -28,7 +28,7 @@ def parse(argv: list[str] | None = None) -> dict | int:
         "-i",
         "--inventory",
         type=Path,
-        help="inventory file (default: inventory/hosts.yml, or inventory/local.yml when hosts.yml is absent)",
+        help="inventory file (default: inventory/mine.yml, else inventory/hosts.yml, else local.yml)",
     )
     parser.add_argument(
         "-e",

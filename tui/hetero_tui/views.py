@@ -25,6 +25,7 @@ VIEWS: tuple[View, ...] = (
     View("history", "Past runs", "reopen a kept run", "h"),
     View("logs", "Logs", "every rank's container log", "l", footer=True),
     View("metrics", "Metrics", "where each rank's step goes, host figures, planner, plots", "m", footer=True),
+    View("experiments", "Experiments", "collected experiments side by side: loss, samples/s, sync", "E"),
     View("settings", "Training settings", "edit group_vars/all.yml"),
 )
 

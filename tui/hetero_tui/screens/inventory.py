@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from hetero_tui.screens.base import HeteroScreen
 from hetero_tui.screens.confirm import ConfirmScreen
 from hetero_tui.screens.forms import host_form, settings_form
+from hetero_tui.services.first_start import is_example, placeholder_hosts
 
 COLUMNS = ("Host", "Address", "Role", "Kind", "Ranks", "State")
 # Shown once a preflight has measured a link (roles/link_probe): each host's throughput and round-trip time
@@ -26,6 +27,8 @@ class InventoryScreen(HeteroScreen):
 | `e` / `Enter` | edit the selected host |
 | `x` | remove the selected host (asks first) |
 | `T` | training settings |
+| `n` | the example inventory: create your own from it (`inventory/mine.yml`, comments kept) |
+| `o` | the example inventory: open `inventory/local.yml` (this machine alone) instead |
 """
 
     BINDINGS = [
@@ -33,11 +36,14 @@ class InventoryScreen(HeteroScreen):
         Binding("e", "edit_host", "Edit"),
         Binding("x", "remove_host", "Remove"),
         Binding("T", "settings", "Settings"),
+        Binding("n", "own_inventory", "Mine"),
+        Binding("o", "local_inventory", "Local"),
     ]
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="inventory-path")
+        yield Static("", id="first-start")
         yield DataTable(id="hosts", cursor_type="row", zebra_stripes=True)
         yield Static("", id="plan")
         yield Footer()
@@ -103,6 +109,45 @@ class InventoryScreen(HeteroScreen):
             line.append(f"\n{reason}", style="yellow")
         self.query_one("#plan", Static).update(line)
         self.query_one("#plan", Static).tooltip = "\n".join(reasons) or None
+        self._first_start(inventory)
+
+    def _first_start(self, inventory) -> None:
+        """Say so while the inventory is the shipped example, or still has some of its placeholder hosts."""
+        banner = self.query_one("#first-start", Static)
+        placeholders = placeholder_hosts(inventory)
+        banner.display = bool(placeholders)
+        if is_example(inventory):
+            banner.update(
+                Text.assemble(
+                    ("The shipped example", "bold yellow"),
+                    ": its addresses are placeholders, not your machines.\n",
+                    ("n", "bold"),
+                    "  create your own inventory from it: inventory/mine.yml, comments kept\n",
+                    ("o", "bold"),
+                    "  open inventory/local.yml instead: this machine alone",
+                )
+            )
+        elif placeholders:
+            names = ", ".join(host.name for host in placeholders)
+            banner.update(
+                Text.assemble(
+                    (f"still the example's placeholder address: {names}", "bold yellow"),
+                    ". Put each machine's own (e); a playbook asks before it runs on them.",
+                )
+            )
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """`n` and `o` exist only while the inventory is the example."""
+        if action in ("own_inventory", "local_inventory"):
+            return is_example(self.app.inventory)
+        return True
+
+    def action_own_inventory(self) -> None:
+        self.app.create_own_inventory()
+
+    def action_local_inventory(self) -> None:
+        self.app.open_local_inventory()
 
     def selected_host(self) -> str | None:
         table = self.query_one("#hosts", DataTable)

@@ -80,9 +80,13 @@ class HostEntry:
 
 
 def default_inventory_path(repo_root: Path = REPO_ROOT) -> Path:
-    """inventory/hosts.yml, or inventory/local.yml (this machine alone) when hosts.yml is absent."""
-    hosts = Path(repo_root) / "inventory" / "hosts.yml"
-    return hosts if hosts.exists() else Path(repo_root) / "inventory" / "local.yml"
+    """inventory/mine.yml (the user's own, made from the example), else inventory/hosts.yml (the example),
+    else inventory/local.yml (this machine alone)."""
+    folder = Path(repo_root) / "inventory"
+    for name in ("mine.yml", "hosts.yml"):
+        if (folder / name).exists():
+            return folder / name
+    return folder / "local.yml"
 
 
 # --- the inventory --------------------------------------------------------------------------------------
