@@ -1,9 +1,9 @@
-# The trainer image: one file, two variants chosen by BASE_IMAGE (roles/image builds only what hosts need).
-#   GPU hosts (default): the official PyTorch CUDA runtime image, which already carries torch.
-#   CPU hosts: a plain Python base plus the small CPU torch wheel (no CUDA libraries):
-#     --build-arg BASE_IMAGE=hetero-base:bookworm --build-arg TORCH_SPEC=torch==2.13.0
+# The trainer image: one file, two variants (roles/image builds only what hosts need, with the build args of
+# roles/image/defaults/main.yml; `make image` and `make image-gpu` build the same by hand):
+#   CPU hosts: a slim Python base plus the small CPU torch wheel (no CUDA libraries).
+#   GPU hosts: the same base plus torch's CUDA build, whose nvidia-* wheels bring the CUDA libraries.
 # Where no registry or index is reachable, build/wheelhouse/ holds every wheel and installs stay offline.
-ARG BASE_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # --- Stage 1: the dependency venv. The wheelhouse is copied only here, so it never ends up in a layer
 # of the final image (the legacy builder has no RUN --mount).

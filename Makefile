@@ -13,11 +13,12 @@ help:
 	@echo "make test   - set everything up and run the whole test suite, lab end-to-end tests included"
 
 # torch 2.14.1 + torchvision 0.29.1 is the pair whose torchvision imports on this kind of machine;
-# installing them first keeps pip from picking another torch for `-e .[dev]`.
-$(STAMP): pyproject.toml
+# installing them first keeps pip from picking another torch for `-e .[dev]`. The GPU image carries the
+# same torch (GPU_TORCH, image-gpu below).
+$(STAMP): pyproject.toml roles/image/defaults/main.yml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet $(GPU_TORCH) torchvision==0.29.1
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -35,7 +36,12 @@ test: venv
 	$(BIN)/pytest tests
 
 # --- The trainer image (CPU variant, built offline from a wheelhouse; see Dockerfile) ---
-TRAINER_TORCH ?= torch==2.13.0
+# Each variant's torch is defined once, in roles/image/defaults/main.yml (what distribute builds); read here.
+image_default = $(shell sed -n 's/^$(1): //p' roles/image/defaults/main.yml)
+TRAINER_TORCH ?= $(call image_default,hetero_image_cpu_torch)
+GPU_TORCH ?= $(call image_default,hetero_image_gpu_torch)
+CPU_INDEX ?= $(call image_default,hetero_image_cpu_index)
+GPU_INDEX ?= $(call image_default,hetero_image_gpu_index)
 # Beside torch, as roles/image installs it (hetero_image_extra_requirements): same build args, same image id.
 TRAINER_EXTRA ?= numpy
 IMAGE_CPU ?= hetero-trainer:cpu
@@ -52,7 +58,24 @@ wheelhouse: build/wheelhouse/.stamp
 
 image: wheelhouse base-image
 	docker build --build-arg BASE_IMAGE=$(BASE_CPU) --build-arg TORCH_SPEC=$(TRAINER_TORCH) \
-	    --build-arg EXTRA_REQUIREMENTS="$(TRAINER_EXTRA)" -t $(IMAGE_CPU) .
+	    --build-arg EXTRA_REQUIREMENTS="$(TRAINER_EXTRA)" --build-arg TORCH_INDEX_URL=$(CPU_INDEX) -t $(IMAGE_CPU) .
+
+# --- The GPU variant: the tests' torch in its CUDA build (PyPI's Linux wheel, which brings the CUDA
+# libraries as nvidia-* wheels; CUDA 13 needs an NVIDIA driver of 580 or newer on the host), on the same
+# slim base. Its 3 GB of wheels get a build context of their own, so the CPU build never sends them.
+IMAGE_GPU ?= hetero-trainer:gpu
+GPU_CONTEXT := build/gpu-context
+.PHONY: image-gpu
+$(GPU_CONTEXT)/build/wheelhouse/.stamp: Makefile
+	mkdir -p $(GPU_CONTEXT)/build/wheelhouse
+	$(PYTHON) -m pip download --quiet --dest $(GPU_CONTEXT)/build/wheelhouse --python-version 3.11 --only-binary=:all: $(GPU_TORCH) $(TRAINER_EXTRA)
+	touch $@
+
+image-gpu: $(GPU_CONTEXT)/build/wheelhouse/.stamp base-image
+	rsync -a --delete --exclude __pycache__ --exclude '*.pyc' hetero_train pyproject.toml $(GPU_CONTEXT)/
+	docker build -f Dockerfile --build-arg BASE_IMAGE=$(BASE_CPU) --build-arg TORCH_SPEC=$(GPU_TORCH) \
+	    --build-arg EXTRA_REQUIREMENTS="$(TRAINER_EXTRA)" --build-arg TORCH_INDEX_URL=$(GPU_INDEX) \
+	    -t $(IMAGE_GPU) $(GPU_CONTEXT)
 
 # --- The lab: N "laptops" on this machine (network + mount namespaces, own sshd and dockerd); see tests/lab ---
 N ?= 3

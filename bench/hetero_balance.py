@@ -20,13 +20,14 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from statistics import median
+
+from bench.samples import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "hetero_balance.json"
@@ -66,12 +67,6 @@ class CpuGroup:
             self.path.rmdir()
         except OSError as e:
             print(f"note: could not remove {self.path}: {e}", file=sys.stderr)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(name: str, groups: list[CpuGroup], args: list[str], out: Path) -> list[dict]:

@@ -8,11 +8,13 @@ tc to 1 Gbit/s or 300 Mbit/s both ways. For simple_cnn and resnet18, measured si
   * plain DDP: equal shares, no balancing, nobody left out;
   * the product's default settings (inventory/group_vars/all.yml and the settings schema: dynamic
     balancing every 10 steps, the cost model, leave-out at a 10 % predicted gain);
-  * the same with hetero_sync: powersgd (low-rank gradients, a few percent of the bytes).
+  * the same with hetero_sync: powersgd (low-rank gradients, a few percent of the bytes);
+  * the same with hetero_sync: local (local SGD: weights averaged every hetero_local_steps steps).
 
 samples/s is the steady state: global samples over wall-clock seconds between rank 0's step records after
 the first `--settle` fraction of the steps (so after the planner has decided). `vs best` = cluster / best
-laptop alone; eta = cluster / (sum of the laptops alone), reported where both ranks were kept. Prints a
+laptop alone; eta = cluster / (sum of the laptops alone), reported where both ranks were kept; loss = the
+mean loss of the last steps relative to the exact step's (equal samples: same steps, same batch). Prints a
 table and writes bench/results/link_scaling.json. Needs root and the lab:
 
     make lab-up && .venv/bin/python -m bench.link_scaling [--steps 60] [--models simple_cnn,resnet18]
@@ -21,7 +23,6 @@ table and writes bench/results/link_scaling.json. Needs root and the lab:
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import subprocess
@@ -32,7 +33,8 @@ from pathlib import Path
 
 import yaml
 
-from bench.hetero_balance import CpuGroup, cpu_busy_fraction, free_port
+from bench.hetero_balance import CpuGroup, cpu_busy_fraction
+from bench.samples import free_port, steady
 from hetero_train import settings
 from tests.lab.config import LAPTOP_IFNAME, REPO, LabConfig
 from tests.lab.lab import Lab
@@ -45,6 +47,7 @@ DEFAULTS = yaml.safe_load((REPO / "inventory" / "group_vars" / "all.yml").read_t
 GLOBAL_BATCH = int(DEFAULTS["hetero_global_batch_size"])
 PRODUCT = settings.trainer_argv(DEFAULTS)
 POWERSGD = settings.trainer_argv({**DEFAULTS, "hetero_sync": "powersgd"})
+LOCAL = settings.trainer_argv({**DEFAULTS, "hetero_sync": "local"})
 PLAIN_DDP = settings.trainer_argv(
     {**DEFAULTS, "hetero_balance_policy": "none", "hetero_leave_out_percent": 0}
 )
@@ -87,36 +90,36 @@ def run(lab: Lab, name: str, who: list[str], args: list[str], out: Path, groups:
     }
 
 
-SIDES = {"plain_ddp": PLAIN_DDP, "product": PRODUCT, "powersgd": POWERSGD}
-
-
-def steady(steps: list[dict], settle: float) -> float:
-    """Global samples/s between rank 0's step records from `settle` of the run on: wall clock, so
-    logging, re-planning and re-forming count. Records come every --log-every steps."""
-    last = steps[-1]["step"]
-    body = [s for s in steps if s["step"] >= settle * last]
-    first, end = body[0], body[-1]
-    samples = sum(sum(s["shares"]) * (s["step"] - prev["step"]) for prev, s in itertools.pairwise(body))
-    return samples / (end["time"] - first["time"])
+SIDES = {"plain_ddp": PLAIN_DDP, "product": PRODUCT, "powersgd": POWERSGD, "local": LOCAL}
+# Quality at equal samples: every side trains the same number of steps of the same global batch, so the mean
+# loss of the last LOSS_TAIL steps compares the models they reached (relative to the exact step's).
+LOSS_TAIL = 10
+# Steps per model (cluster run, laptop-alone run): simple_cnn's steps take a tenth of a second, and a
+# steady figure needs tens of seconds of them.
+STEPS = {"simple_cnn": (200, 100), "resnet18": (60, 30)}
 
 
 def one_model(lab: Lab, model: str, a, out: Path, groups: dict) -> dict:
     common = ["--model", model, "--save-every", "0"]
-    row: dict = {"alone": {}, "links": {}}
-    for role in LAPTOPS:
+    steps, alone_steps = a.steps or STEPS[model][0], a.alone_steps or STEPS[model][1]
+
+    def alone(role: str, name: str) -> float:
         progress(f"{model}: {role} laptop alone")
-        args = [*PRODUCT, *common, "--max-steps", str(a.alone_steps)]  # alone: nothing to balance
-        got = run(lab, f"{model}-{role}-alone", [role], args, out, groups)
-        row["alone"][role] = steady(got["steps"], 0.3)
-    best = max(row["alone"].values())
-    total = sum(row["alone"].values())
+        args = [*PRODUCT, *common, "--max-steps", str(alone_steps)]  # alone: nothing to balance
+        return steady(run(lab, name, [role], args, out, groups)["steps"], 0.3)
+
+    row: dict = {"alone": {role: alone(role, f"{model}-{role}-alone") for role in LAPTOPS}, "links": {}}
     for link in a.links:
-        cell = {}
+        # The best machine alone again, right beside this link's cluster runs: the machine's own drift
+        # between runs minutes apart is as large as the differences this benchmark is after.
+        best = alone("fast", f"{model}-{link}-fast-alone")
+        total = best + row["alone"]["slow"]
+        cell: dict = {"fast_alone": round(best, 1)}
         with lab.shaped(link):
             for side, extra in SIDES.items():
                 progress(f"{model}: {side} over a {link} link")
                 got = run(lab, f"{model}-{link}-{side}", ["fast", "slow"],
-                          [*extra, *common, "--max-steps", str(a.steps)], out, groups)  # fmt: skip
+                          [*extra, *common, "--max-steps", str(steps)], out, groups)  # fmt: skip
                 speed = steady(got["steps"], a.settle)
                 kept = not got["left_out"]
                 cell[side] = {
@@ -127,9 +130,18 @@ def one_model(lab: Lab, model: str, a, out: Path, groups: dict) -> dict:
                     "left_out": got["left_out"],
                     "predicted_samples_per_s": got["predicted_samples_per_s"],
                     "final_shares": got["steps"][-1]["shares"],
+                    "final_loss": round(final_loss(got["steps"]), 4),
                 }
+            exact = cell["product"]["final_loss"]  # the product's default sync is the exact step
+            for side in SIDES:
+                cell[side]["loss_vs_exact"] = round(cell[side]["final_loss"] / exact, 3)
         row["links"][link] = cell
     return row
+
+
+def final_loss(steps: list[dict]) -> float:
+    tail = steps[-LOSS_TAIL:]
+    return sum(s["loss"] for s in tail) / len(tail)
 
 
 def progress(text: str) -> None:
@@ -138,20 +150,22 @@ def progress(text: str) -> None:
 
 def table(results: dict) -> str:
     """One row per model and link: each side's samples/s, its ratio to the fast laptop alone, and who
-    trained to the end (2: both laptops, with eta; 1: the slow one was left out)."""
+    trained to the end (2: both laptops, with eta; 1: the slow one was left out), and its final loss relative
+    to the exact step's at equal samples."""
     head = f"{'model':<11} {'link':<9} {'fast':>6} {'slow':>6}"
     for side in SIDES:
-        head += f" | {side:>9} {'÷best':>5} {'kept':>4} {'eta':>4}"
+        head += f" | {side:>9} {'÷best':>5} {'kept':>4} {'eta':>4} {'loss':>5}"
     lines = [head, "-" * len(head)]
     for model, row in results.items():
-        fast, slow = row["alone"]["fast"], row["alone"]["slow"]
+        slow = row["alone"]["slow"]
         for link, cell in row["links"].items():
-            line = f"{model:<11} {link:<9} {fast:>6.0f} {slow:>6.0f}"
+            line = f"{model:<11} {link:<9} {cell['fast_alone']:>6.0f} {slow:>6.0f}"
             for side in SIDES:
                 c = cell[side]
                 eta = f"{c['eta']:.2f}" if c["eta"] is not None else "-"
                 line += (
                     f" | {c['samples_per_s']:>9.0f} {c['vs_best_alone']:>5.2f} {c['ranks_kept']:>4} {eta:>4}"
+                    f" {c['loss_vs_exact']:>5.2f}"
                 )
             lines.append(line)
     return "\n".join(lines)
@@ -161,8 +175,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="simple_cnn,resnet18")
     ap.add_argument("--links", default=",".join(LINKS))
-    ap.add_argument("--steps", type=int, default=60, help="steps per cluster run")
-    ap.add_argument("--alone-steps", type=int, default=30, help="steps per laptop-alone run")
+    ap.add_argument("--steps", type=int, help="steps per cluster run (default: per model, STEPS)")
+    ap.add_argument("--alone-steps", type=int, help="steps per laptop-alone run (default: per model)")
     ap.add_argument("--settle", type=float, default=0.5, help="fraction of steps left out of the timing")
     a = ap.parse_args()
     a.links = a.links.split(",")
@@ -181,7 +195,8 @@ def main() -> int:
             g.remove()
     print(f"\nfast laptop: {LAPTOPS['fast'][1]} CPUs (lap1, rank 0); slow laptop: {LAPTOPS['slow'][1]} CPUs"
           f" (lap2); global batch {GLOBAL_BATCH}; synthetic 32x32 images; gloo; samples/s in steady state"
-          f" (after the first {a.settle:.0%} of {a.steps} steps)\n")  # fmt: skip
+          f" (after the first {a.settle:.0%} of the steps); the fast laptop alone is measured again beside"
+          f" each link's runs, and ÷best divides by that\n")  # fmt: skip
     print(table(results))
     busy_after = cpu_busy_fraction()
     print(f"\nmachine: {os.cpu_count()} CPUs, busy {busy_before:.0%} before / {busy_after:.0%} after")
@@ -193,11 +208,11 @@ def main() -> int:
         "setup": {
             "laptops": {role: {"laptop": lap, "cpus": cpus} for role, (lap, cpus) in LAPTOPS.items()},
             "global_batch_size": GLOBAL_BATCH,
-            "steps": a.steps,
-            "alone_steps": a.alone_steps,
+            "steps": {m: [a.steps or c, a.alone_steps or al] for m, (c, al) in STEPS.items()},
             "settle": a.settle,
             "product_args": PRODUCT,
             "powersgd_args": POWERSGD,
+            "local_args": LOCAL,
             "plain_ddp_args": PLAIN_DDP,
         },
         "machine": {"cpus": os.cpu_count(), "busy_before": busy_before, "busy_after": busy_after},
