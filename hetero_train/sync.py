@@ -64,7 +64,14 @@ def powersgd_hook(state, bucket):
     state.timer.hook_called()
     powersgd_state.follow_layout(state, bucket)
     bucket.buffer().mul_(state.world_size)  # the built-in hook averages: make its average our sum
-    return powersgd.powerSGD_hook(state.powersgd, bucket)
+    fut = powersgd.powerSGD_hook(state.powersgd, bucket)
+    # The built-in hook sends Q from a callback of P's all-reduce, while backward goes on to the next bucket:
+    # with unequal shares the ranks' backwards run at different speeds, and one rank may issue the next
+    # bucket's all-reduce before this bucket's Q, the other after it - gloo then pairs collectives of
+    # different sizes and aborts. Finishing each bucket here keeps every rank's collectives in one order;
+    # PowerSGD's messages are small, so little overlap is lost.
+    fut.wait()
+    return fut
 
 
 HOOKS = {"exact": exact_hook, "bf16": bf16_hook, "powersgd": powersgd_hook}
