@@ -76,7 +76,8 @@ def test_powersgd_on_unequal_shares_of_a_many_bucket_model_trains_to_the_end(tmp
     finished in the hook, gloo paired collectives of different sizes at the first compressed step and
     aborted ('Received data size doesn't match expected size')."""
     args = [*TINY, "--model", "resnet18", "--max-steps", "5", "--save-every", "0", "--rank-shares", "3,1",
-            "--sync", "powersgd", "--powersgd-warmup", "2", "--output-dir", str(tmp_path / "out")]  # fmt: skip
+            "--sync", "powersgd", "--powersgd-warmup", "2"]  # fmt: skip
+    args += ["--output-dir", str(tmp_path / "out")]
     results = run_ranks(2, args, tmp_path)
     assert [r.returncode for r in results] == [0, 0]
     assert [e["step"] for e in results[0].of("done")] == [5]
