@@ -111,7 +111,9 @@ def subset_comm_s(
     return bandwidth * slow_link_ratio + 2 * (n - 1) * alpha_s
 
 
-TIE = 0.05  # predictions this close (as a fraction) are the same within the timings' noise
+# Predictions this close (as a fraction) are the same within the timings' noise: two equal machines' "alone"
+# predictions came out 10-15 % apart in the lab (the alone probe against a model fitted in the world).
+TIE = 0.15
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,10 @@ def test_launch_in_tmux_shows_every_ranks_log_lines(lab, distributed, tmux, tmp_
         assert "all ranks" in screen and "rank 2" in screen  # the tabs
         # Only the step lines (the filter matches the readable text, not the JSON): one line each, readable.
         tmux.keys("/")
+        # Keys sent before the filter input has focus are lost (CI saw it): type only once it shows.
+        tmux.wait_for(lambda s: "regex filter" in s, 30, "the filter input")
         tmux.keys("-l", "loss [0-9]")
+        tmux.wait_for(lambda s: "loss [0-9]" in s, 30, "the filter typed")
         tmux.keys("Enter")
         screen = tmux.wait_for(
             lambda s: all(re.search(READABLE_STEP.format(rank=rank), s) for rank in range(3)),
