@@ -54,11 +54,16 @@ PLAIN_DDP = settings.trainer_argv(
 PLAIN_DDP += ["--rank-shares", "1,1"]
 
 
-def run(lab: Lab, name: str, who: list[str], args: list[str], out: Path, groups: dict) -> dict:
-    """One configuration: a rank per laptop in `who` (fast first: it is rank 0 and holds the store)."""
-    master = lab.laptop(LAPTOPS[who[0]][0]).address
+def run(
+    lab: Lab, name: str, who: list[str], args: list[str], out: Path, groups: dict, mesh: dict | None = None
+) -> dict:
+    """One configuration: a rank per laptop in `who` (fast first: it is rank 0 and holds the store). Over
+    the laptops' own link, or over a mesh ({"addresses": {laptop: address}, "ifname": interface})."""
+    lap0 = LAPTOPS[who[0]][0]
+    master = mesh["addresses"][lap0] if mesh else lab.laptop(lap0).address
     env = dict(os.environ, MASTER_ADDR=master, MASTER_PORT=str(free_port()), WORLD_SIZE=str(len(who)))
-    env.update(GLOO_SOCKET_IFNAME=LAPTOP_IFNAME, LOCAL_RANK="0", PYTHONPATH=str(REPO))
+    ifname = mesh["ifname"] if mesh else LAPTOP_IFNAME
+    env.update(GLOO_SOCKET_IFNAME=ifname, LOCAL_RANK="0", PYTHONPATH=str(REPO))
     # The flags given last win: each run its own experiment, under a temporary directory.
     cmd = [sys.executable, "-m", "hetero_train", *args, "--output-dir", str(out), "--experiment-name", name]
     procs = []

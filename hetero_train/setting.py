@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 # Your own code, named the way setuptools names entry points: an importable module, a colon, a callable.
+_TRUE, _FALSE = ("true", "yes", "on"), ("false", "no", "off")
 REFERENCE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -21,7 +22,7 @@ class Setting:
 
     name: str | None
     flag: str | None
-    kind: type  # int, float, str
+    kind: type  # int, float, str, bool (true/false, yes/no as YAML and people write them)
     default: object
     help: str
     choices: tuple[str, ...] | None = None
@@ -52,6 +53,8 @@ class Setting:
                 return None
             own = ", or your own module:callable" if self.user_code else ""
             return f"choose one of {', '.join(self.choices)}{own} (got {text!r})"
+        if self.kind is bool:
+            return None if text.lower() in _TRUE + _FALSE else f"must be true or false (got {text!r})"
         if self.kind is int:
             if isinstance(value, bool) or not re.fullmatch(r"-?[0-9]+", text):
                 return f"must be a whole number {self._range()}{self.why} (got {text!r})"
@@ -75,6 +78,8 @@ class Setting:
         text = as_text(value)
         if text == "":
             return None
+        if self.kind is bool:
+            return text.lower() in _TRUE
         return self.kind(text) if self.kind in (int, float) else text
 
     def _range(self) -> str:

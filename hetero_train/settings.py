@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from .mesh_settings import MESH_HOST_BY_NAME, MESH_SETTINGS  # noqa: F401 - the schema's API
 from .setting import REFERENCE, Setting, as_text, is_reference  # noqa: F401 - the schema's API
 from .sync_settings import SYNC_MODES, SYNC_SETTINGS  # noqa: F401 - the schema's API
 
@@ -313,6 +314,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(None, "--keep-snapshots", int, 3, "snapshots kept per rank", minimum=1, form=False),
     Setting("hetero_log_every", "--log-every", int, 10, "log a step record every N steps", minimum=1),
+    *MESH_SETTINGS,  # the encrypted mesh between the hosts: mesh_settings.py
 )
 
 # Per-host settings (host variables in the inventory): the rank plan (rank_plan.py) and the TUI's host form

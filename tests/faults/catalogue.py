@@ -249,6 +249,14 @@ CASES = [
         "did you mean hetero_trainer_cpus?",
         hosts={"{B}": {"hetero_trainer_cpu": 0.5}},
     ),
+    # --- the encrypted mesh (roles/mesh): a subnet that overlaps a laptop's own network ---------------
+    case(
+        "mesh-subnet-overlaps",
+        "hetero_mesh_subnet 10.0.0.0/8 overlaps eth0's network",
+        "choose another private network",
+        group_vars={"hetero_mesh": "wireguard", "hetero_mesh_subnet": "10.0.0.0/8"},
+        needs_facts=True,
+    ),
     # --- a setting missing altogether ----------------------------------------------------------------------
     case(
         "missing-setting",

@@ -15,8 +15,6 @@ import pytest
 
 from tests.lab.pipeline import run_playbook
 
-from .ufw import ufw_on_the_laptops
-
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(2700)]
 
 IMAGE = "hetero-trainer-fwtest"  # a name of its own: removed at the end without touching other tests' images
@@ -49,12 +47,6 @@ def controller_reaches(address: str, port: int) -> bool:
         return True
     except OSError:
         return False
-
-
-@pytest.fixture
-def ufw(int_lab):
-    with ufw_on_the_laptops(int_lab):
-        yield
 
 
 def test_registry_and_swarm_modes_run_with_ufw_active_and_refuse_the_outsider(

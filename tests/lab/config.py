@@ -23,6 +23,7 @@ PRIVATE_DIRS = {
     "/tmp": "tmp",
     "/etc/docker": "etc-docker",  # the laptop's daemon.json, kept by `service docker restart` too
     "/var/log": "log",
+    "/etc/wireguard": "etc-wireguard",  # the mesh's configuration and private key (roles/mesh)
 }
 # A laptop's root gets its own .bashrc: the machine's runs `pyenv init` (a rehash) on every SSH login, which
 # made each login cost ~2 s and hang for good on a stale pyenv lock left by a killed login.
