@@ -21,6 +21,9 @@ REQUIRED = {
     "start-stop-daemon": "dpkg",
     # playbooks/data.yml (ansible.posix.synchronize) runs rsync on the controller and on every host
     "rsync": "rsync",
+    # roles/mesh (hetero_mesh: wireguard) installs these on a real host; the laptops have no network
+    "wg": "wireguard-tools",
+    "wireguard-go": "wireguard-go",  # this kernel has no WireGuard module
 }
 SBIN = ("/usr/sbin", "/sbin")
 # Python module (of the system python3, the one Ansible uses on a laptop) -> Debian package. The laptops
