@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import time
 
-from .config import Laptop
+from .config import REPO, Laptop
 from .shell import progress, run
+
+# One cache for every lab (the main one, the faults' and integrations' labs, a test's own), kept when a lab
+# goes down: they all load the same image ids, and each `docker save | zstd` of the trainer image costs ~20 s.
+CACHE = REPO / "build" / "lab-images"
 
 
 def image_id(docker_host: str | None, image: str) -> str | None:
@@ -25,7 +29,7 @@ def load_image(lab, lap: Laptop, image: str) -> float:
     started = time.monotonic()
     # Saved once per image version (zstd keeps the cached tarball small); each laptop loads the same file.
     stem = image.replace("/", "_").replace(":", "_")
-    tarball = lab.cfg.state_dir / "images" / f"{stem}@{wanted.split(':')[-1][:16]}.tar.zst"
+    tarball = CACHE / f"{stem}@{wanted.split(':')[-1][:16]}.tar.zst"
     if not tarball.exists():
         progress(f"saving {image} from the host engine")
         tarball.parent.mkdir(parents=True, exist_ok=True)

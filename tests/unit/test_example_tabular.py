@@ -1,6 +1,6 @@
 """The worked example (examples/tabular_csv): its CSV is the one its generator writes (small, committed),
 and its two factories keep hetero_train's contract (hetero_train/usercode.py) on that CSV. Trained through
-site.yml on the lab laptops: tests/lab/test_user_code_lab.py."""
+site.yml on the lab laptops: tests/lab/test_site.py."""
 
 from __future__ import annotations
 
