@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # The stamp is rewritten whenever pyproject.toml changes, so the venv follows the dependencies.
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv lint test test-unit demo
+.PHONY: help venv lint test test-unit test-torch-min demo
 
 help:
 	@echo "make demo   - provision this machine as a small cluster and train to the end (inventory/local.yml)"
@@ -33,7 +33,22 @@ test-unit: venv
 
 test: venv
 	$(BIN)/ruff check .
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests --durations=30
+	$(MAKE) test-torch-min
+
+# The unit tests once more on the oldest torch the trainer supports (pyproject.toml's torch>=2.13, which the
+# CPU image carries; the GPU image carries the tests' 2.14.1): a venv holding that torch alone, every other
+# package from .venv through a .pth file. Tests marked torchvision stay with the main run: torchvision
+# imports only beside the tests' torch on this kind of machine.
+TORCH_MIN_VENV := .venv-torch-min
+test-torch-min: venv
+	test -x $(TORCH_MIN_VENV)/bin/python || $(PYTHON) -m venv $(TORCH_MIN_VENV)
+	$(TORCH_MIN_VENV)/bin/pip install --quiet --no-deps $(TRAINER_TORCH)
+	site=$$($(TORCH_MIN_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+	main=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+	echo "import site; site.addsitedir('$$main')" > $$site/zz-hetero-main-venv.pth
+	$(TORCH_MIN_VENV)/bin/python -c 'import torch; print("the unit tests on torch", torch.__version__)'
+	$(TORCH_MIN_VENV)/bin/python -m pytest tests/unit -m "not torchvision" -p no:cacheprovider -q $(TORCH_MIN_ARGS)
 
 # --- The trainer image (CPU variant, built offline from a wheelhouse; see Dockerfile) ---
 # Each variant's torch is defined once, in roles/image/defaults/main.yml (what distribute builds); read here.

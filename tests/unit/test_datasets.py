@@ -101,6 +101,7 @@ def test_one_epoch_over_cifar10_writes_model_epoch_1(env, capsys):
     assert (env / "out/simple_cnn_cifar10/checkpoints/model_epoch_1.pth").is_file()
 
 
+@pytest.mark.torchvision
 def test_trains_on_a_tiny_imagenet_imagefolder(env, capsys):
     make_imagefolder(env / "imnet")
     code = main(

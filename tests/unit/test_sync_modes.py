@@ -70,6 +70,7 @@ def test_a_resumed_powersgd_run_equals_the_uninterrupted_one(runs):
     assert diff <= TOLERANCE["exact"]
 
 
+@pytest.mark.torchvision
 def test_powersgd_on_unequal_shares_of_a_many_bucket_model_trains_to_the_end(tmp_path):
     """resnet18's gradients fill several DDP buckets: the hook sends each bucket's Q from a callback while
     backward goes on, and at 3:1 the ranks' backwards run at different speeds. Before each bucket was
