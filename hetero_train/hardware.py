@@ -34,6 +34,7 @@ class Hardware:
     cpu_quota: float | None = None  # cores allowed by the cgroup, None if unlimited
     cpu_cores: float = 1.0  # what this rank can really use
     torch_threads: int = 1
+    cpu_bf16_speedup: float | None = None  # bf16 autocast's speed over fp32's here (precision.probe_cpu)
 
     @property
     def has_gpu(self) -> bool:

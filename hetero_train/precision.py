@@ -1,8 +1,9 @@
 """The arithmetic each rank computes in (`--precision`, inventory `hetero_precision`), chosen per rank.
 
 auto: bf16 autocast on a GPU of compute capability 8.0 or newer (Ampere on), which runs bf16 at full speed
-and needs no loss scaling; fp16 autocast with a GradScaler on older GPUs; fp32 on a CPU (bf16 on a CPU is
-only faster where the CPU has bf16 instructions, which this does not measure: ask for it with bf16).
+and needs no loss scaling; fp16 autocast with a GradScaler on older GPUs; on a CPU, fp32 unless bf16 was
+measured faster there (`probe_cpu`: bf16 pays only where the CPU has bf16 instructions, AMX or AVX512-BF16;
+elsewhere it runs several times slower).
 
 Parameters, and so their gradients, stay fp32 whatever the precision: autocast only lowers the forward's
 arithmetic. The all-reduce therefore always sums fp32 gradients and mixed ranks agree. A GradScaler
@@ -13,14 +14,19 @@ scale and all see the same summed gradients, so they skip the same steps and the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from .errors import BadInput
 
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# auto takes bf16 on a CPU only when it ran this much faster than fp32: a clear win, never a coin toss
+# between two runs of the same job.
+CPU_BF16_MARGIN = 1.25
+PROBE_SIZE, PROBE_REPEATS = 256, 5  # a 256x256 matmul five times: about 0.1 s at startup
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,13 @@ def choose(requested: str, record: Mapping) -> Precision:
     where = "a CPU rank" if cap is None else f"a GPU of compute capability {cap[0]}.{cap[1]}"
     if requested == "auto":
         if cap is None:
-            return Precision("fp32", "auto: fp32 on a CPU rank")
+            speedup = record.get("cpu_bf16_speedup")
+            if speedup is not None and speedup >= CPU_BF16_MARGIN:
+                return Precision(
+                    "bf16", f"auto: bf16 autocast on a CPU rank, measured {speedup:.2f}x fp32's speed"
+                )
+            measured = f"; bf16 measured {speedup:.2f}x fp32's speed" if speedup is not None else ""
+            return Precision("fp32", f"auto: fp32 on a CPU rank{measured}")
         if cap >= (8, 0):
             return Precision("bf16", f"auto: bf16 autocast on {where}")
         return Precision("fp16", f"auto: fp16 autocast with loss scaling on {where} (bf16 needs 8.0)")
@@ -60,6 +72,29 @@ def choose(requested: str, record: Mapping) -> Precision:
             f"--precision bf16 needs compute capability 8.0 or newer, and this is {where}: use fp16 or auto"
         )
     return Precision(requested, f"{requested}, as asked")
+
+
+def cpu_bf16_speedup() -> float:
+    """How many times faster a matmul ran under bf16 autocast than in fp32 on this CPU, with the threads
+    this rank has (call after hardware.apply)."""
+    a, b = torch.randn(PROBE_SIZE, PROBE_SIZE), torch.randn(PROBE_SIZE, PROBE_SIZE)
+    took = {}
+    for bf16 in (False, True):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            a @ b  # the first call sets the kernels up: not timed
+            start = time.perf_counter()
+            for _ in range(PROBE_REPEATS):
+                a @ b
+            took[bf16] = time.perf_counter() - start
+    return round(took[False] / max(took[True], 1e-9), 3)
+
+
+def probe_cpu(hw, requested: str):
+    """The rank's Hardware with its measured bf16 speed-up, when auto must choose on a CPU rank (the record
+    every rank shares then carries it, so every rank computes the same choices: for_world)."""
+    if requested != "auto" or hw.has_gpu:
+        return hw
+    return replace(hw, cpu_bf16_speedup=cpu_bf16_speedup())
 
 
 def for_world(requested: str, records: Sequence[Mapping]) -> list[Precision]:

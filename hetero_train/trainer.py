@@ -13,7 +13,7 @@ import time
 import torch
 import torch.distributed as dist
 
-from . import costmodel, data, evaluate, hardware, loader, reform, rendezvous, sync
+from . import costmodel, data, evaluate, hardware, loader, precision, reform, rendezvous, sync
 from .balance import Balancer
 from .config import Config
 from .errors import PeerLost
@@ -352,6 +352,7 @@ class Trainer:
 def run(cfg: Config) -> int:
     hw = hardware.detect(cfg.dist.local_rank)
     hardware.apply(hw)
+    hw = precision.probe_cpu(hw, cfg.precision)
     dataset = data.open_dataset(cfg.dataset, cfg.data_dir, cfg.dataset_size, cfg.seed)
     dataset, held_out = evaluate.split(dataset, cfg.eval_fraction, cfg.seed, cfg.dist.world_size)
     world = rendezvous.join(

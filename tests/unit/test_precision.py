@@ -93,3 +93,33 @@ def test_bf16_autocast_on_two_cpu_ranks_stays_within_its_tolerance_of_one_proces
     assert relative_difference(weights(tmp_path / "two" / final), weights(tmp_path / "one" / final)) < 5e-3
     assert [e["precision"] for e in pair[0].of("precision")] == ["bf16"]
     assert "hetero-train: rank 0 computes in bf16 (bf16, as asked)" in pair[0].stderr
+
+
+@pytest.mark.parametrize(
+    ("speedup", "expected", "words"),
+    [
+        (None, "fp32", "auto: fp32 on a CPU rank"),
+        (0.26, "fp32", "bf16 measured 0.26x fp32's speed"),  # this machine: no bf16 instructions
+        (1.1, "fp32", "bf16 measured 1.10x fp32's speed"),  # faster, but not clearly: fp32 stays
+        (2.4, "bf16", "bf16 autocast on a CPU rank, measured 2.40x fp32's speed"),  # a CPU with AMX, faked
+    ],
+)
+def test_auto_on_a_cpu_takes_bf16_only_where_it_was_measured_clearly_faster(speedup, expected, words):
+    chosen = choose("auto", {**CPU, "cpu_bf16_speedup": speedup})
+    assert chosen.name == expected and words in chosen.reason
+    assert choose("fp32", {**CPU, "cpu_bf16_speedup": 3.0}).name == "fp32"  # asked for: as asked
+
+
+def test_the_cpu_probe_runs_only_where_auto_must_choose_on_a_cpu():
+    from hetero_train.hardware import Hardware
+    from hetero_train.precision import cpu_bf16_speedup, probe_cpu
+
+    cpu = Hardware(hostname="lap1", device="cpu")
+    measured = probe_cpu(cpu, "auto")
+    assert (
+        measured.cpu_bf16_speedup > 0 and measured.record()["cpu_bf16_speedup"] == measured.cpu_bf16_speedup
+    )
+    assert probe_cpu(cpu, "fp32") is cpu and probe_cpu(cpu, "bf16") is cpu
+    gpu = Hardware(hostname="gpu-box", device="cuda:0")
+    assert probe_cpu(gpu, "auto") is gpu  # a faked GPU rank: its choice needs no measurement
+    assert cpu_bf16_speedup() > 0
