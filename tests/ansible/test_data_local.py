@@ -11,10 +11,17 @@ import tarfile
 import pytest
 
 from tests.ansible.playbook import REPO, run_playbook
+from tests.lab import system
 
 LOCAL = REPO / "inventory" / "local.yml"
 HOST = "localhost"
 SEND = "data : Send what differs into hetero_data_dir"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _rsync():
+    """synchronize runs rsync, which a fresh machine may lack: the lab's package list installs it."""
+    system.ensure_packages()
 
 
 def _files(root) -> dict[str, bytes]:

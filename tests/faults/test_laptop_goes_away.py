@@ -44,6 +44,8 @@ TRAINING = {
     # Fixed shares: re-planned ones follow measured speeds, so two runs would split steps differently and
     # their float sums drift apart (3e-5 over 120 steps) however exact each step is.
     "hetero_balance_policy": "none",
+    # One arithmetic for both runs: auto follows a timing probe (bf16 where a CPU runs it faster).
+    "hetero_precision": "fp32",
 }
 # The survivor must stop within the configured timeout; the slack covers a loaded machine and never
 # stands for a speed requirement.

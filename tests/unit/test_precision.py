@@ -99,7 +99,7 @@ def test_bf16_autocast_on_two_cpu_ranks_stays_within_its_tolerance_of_one_proces
     ("speedup", "expected", "words"),
     [
         (None, "fp32", "auto: fp32 on a CPU rank"),
-        (0.26, "fp32", "bf16 measured 0.26x fp32's speed"),  # this machine: no bf16 instructions
+        (0.26, "fp32", "bf16 measured 0.26x fp32's speed"),  # a CPU without bf16 instructions
         (1.1, "fp32", "bf16 measured 1.10x fp32's speed"),  # faster, but not clearly: fp32 stays
         (2.4, "bf16", "bf16 autocast on a CPU rank, measured 2.40x fp32's speed"),  # a CPU with AMX, faked
     ],
