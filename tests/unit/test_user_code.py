@@ -74,6 +74,8 @@ PROJECT = {
 }
 OWN = ["--model", "my_pkg.models:build_model", "--dataset", "my_pkg.data:build_dataset"]
 TRAIN = [
+    "--precision",  # the parity below is fp32's: auto takes bf16 on a CPU that runs it faster
+    "fp32",
     "--global-batch-size",
     "40",
     "--max-steps",
