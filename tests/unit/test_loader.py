@@ -65,8 +65,9 @@ def test_workers_follow_the_ranks_cpu_quota(gpu, cores, wanted, workers):
 
 def test_workers_augmentation_and_moving_shares_keep_the_single_process_weights(cifar):
     root = cifar
-    common = ["--dataset", "cifar10", "--data-dir", str(root / "data"), "--global-batch-size", "16", "--precision", "fp32",
-              "--epochs", "3", "--log-every", "1", "--output-dir", str(root / "exp")]  # fmt: skip
+    common = ["--dataset", "cifar10", "--data-dir", str(root / "data"), "--global-batch-size", "16",
+              "--epochs", "3", "--log-every", "1", "--output-dir", str(root / "exp"),
+              "--precision", "fp32"]  # fmt: skip
     run_ranks(1, [*common, "--max-steps", "12", "--data-workers", "0", "--experiment-name", "one"], root)
     balanced = run_ranks(
         2,
