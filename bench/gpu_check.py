@@ -136,8 +136,10 @@ def mixed(t: Trainer, a, gpu_alone: float | None) -> dict:
         "backend": (got.of("hardware", 0) or [{}])[0].get("backend"),
         "trained_to_the_end": worlds[-1]["ranks"] if worlds else [0, 1],
         "left_out": [e["reason"] for e in got.of("left_out")],
-        "forecasts": [{k: e.get(k) for k in ("step", "shares", "best_subset_samples_per_s")}
-                      for e in got.of("forecast", 0)],  # fmt: skip
+        "forecasts": [
+            {k: e.get(k) for k in ("step", "shares", "best_subset_samples_per_s")}
+            for e in got.of("forecast", 0)
+        ],  # fmt: skip
         "samples_per_s": speed,
         "vs_gpu_alone": round(speed / gpu_alone, 3) if speed and gpu_alone else None,
         "error": None if got.ok else " | ".join(x[-400:] for x in got.tails),

@@ -8,8 +8,9 @@ tc to 1 Gbit/s or 300 Mbit/s both ways. For simple_cnn and resnet18, measured si
   * plain DDP: equal shares, no balancing, nobody left out;
   * the product's default settings (inventory/group_vars/all.yml and the settings schema: dynamic
     balancing every 10 steps, the cost model, leave-out at a 10 % predicted gain);
-  * the same with hetero_sync: powersgd (low-rank gradients, a few percent of the bytes);
-  * the same with hetero_sync: local (local SGD: weights averaged every hetero_local_steps steps).
+  * the same with hetero_sync: bf16 (half the bytes), powersgd (low-rank gradients, a few percent of the
+    bytes), local (local SGD: weights averaged every hetero_local_steps steps) and auto (the planner's
+    choice among them, which the table names).
 
 samples/s is the steady state: global samples over wall-clock seconds between rank 0's step records after
 the first `--settle` fraction of the steps (so after the planner has decided). `vs best` = cluster / best
@@ -46,8 +47,10 @@ LINKS = ("unshaped", "1gbit", "300mbit")
 DEFAULTS = yaml.safe_load((REPO / "inventory" / "group_vars" / "all.yml").read_text())
 GLOBAL_BATCH = int(DEFAULTS["hetero_global_batch_size"])
 PRODUCT = settings.trainer_argv(DEFAULTS)
-POWERSGD = settings.trainer_argv({**DEFAULTS, "hetero_sync": "powersgd"})
-LOCAL = settings.trainer_argv({**DEFAULTS, "hetero_sync": "local"})
+MODES = {
+    mode: settings.trainer_argv({**DEFAULTS, "hetero_sync": mode})
+    for mode in ("bf16", "powersgd", "local", "auto")
+}
 PLAIN_DDP = settings.trainer_argv(
     {**DEFAULTS, "hetero_balance_policy": "none", "hetero_leave_out_percent": 0}
 )
@@ -88,14 +91,16 @@ def run(
     steps = json.loads((out / name / "logs" / "rank_0_metrics.json").read_text())["steps"]
     left = [json.loads(line) for o, _ in outputs for line in o.splitlines() if '"event": "left_out"' in line]
     forecasts = [e for e in events if e["event"] == "forecast"]
+    chosen = [e["chosen"] for e in events if e["event"] == "sync_choice"]
     return {
+        "sync_chosen": chosen[0] if chosen else None,
         "steps": steps,
         "left_out": [{"rank": e["rank"], "step": e["step"], "reason": e["reason"]} for e in left],
         "predicted_samples_per_s": forecasts[-1]["best_subset_samples_per_s"] if forecasts else None,
     }
 
 
-SIDES = {"plain_ddp": PLAIN_DDP, "product": PRODUCT, "powersgd": POWERSGD, "local": LOCAL}
+SIDES = {"plain_ddp": PLAIN_DDP, "product": PRODUCT, **MODES}
 # Quality at equal samples: every side trains the same number of steps of the same global batch, so the mean
 # loss of the last LOSS_TAIL steps compares the models they reached (relative to the exact step's).
 LOSS_TAIL = 10
@@ -136,6 +141,7 @@ def one_model(lab: Lab, model: str, a, out: Path, groups: dict) -> dict:
                     "predicted_samples_per_s": got["predicted_samples_per_s"],
                     "final_shares": got["steps"][-1]["shares"],
                     "final_loss": round(final_loss(got["steps"]), 4),
+                    **({"sync_chosen": got["sync_chosen"]} if side == "auto" else {}),
                 }
             exact = cell["product"]["final_loss"]  # the product's default sync is the exact step
             for side in SIDES:
@@ -156,10 +162,11 @@ def progress(text: str) -> None:
 def table(results: dict) -> str:
     """One row per model and link: each side's samples/s, its ratio to the fast laptop alone, and who
     trained to the end (2: both laptops, with eta; 1: the slow one was left out), and its final loss relative
-    to the exact step's at equal samples."""
+    to the exact step's at equal samples; last, the mode the auto side chose."""
     head = f"{'model':<11} {'link':<9} {'fast':>6} {'slow':>6}"
     for side in SIDES:
         head += f" | {side:>9} {'÷best':>5} {'kept':>4} {'eta':>4} {'loss':>5}"
+    head += f" | {'auto chose':>8}"
     lines = [head, "-" * len(head)]
     for model, row in results.items():
         slow = row["alone"]["slow"]
@@ -172,7 +179,7 @@ def table(results: dict) -> str:
                     f" | {c['samples_per_s']:>9.0f} {c['vs_best_alone']:>5.2f} {c['ranks_kept']:>4} {eta:>4}"
                     f" {c['loss_vs_exact']:>5.2f}"
                 )
-            lines.append(line)
+            lines.append(f"{line} | {cell['auto']['sync_chosen']:>8}")
     return "\n".join(lines)
 
 
@@ -216,8 +223,7 @@ def main() -> int:
             "steps": {m: [a.steps or c, a.alone_steps or al] for m, (c, al) in STEPS.items()},
             "settle": a.settle,
             "product_args": PRODUCT,
-            "powersgd_args": POWERSGD,
-            "local_args": LOCAL,
+            **{f"{mode}_args": args for mode, args in MODES.items()},
             "plain_ddp_args": PLAIN_DDP,
         },
         "machine": {"cpus": os.cpu_count(), "busy_before": busy_before, "busy_after": busy_after},

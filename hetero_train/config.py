@@ -18,7 +18,7 @@ class Config:
     powersgd_rank: int
     powersgd_warmup: int
     local_steps: int  # --sync local: inner steps per round (local_sgd.py)
-    micro_batch: int  # 0: a rank's share in one go (microbatch.py)
+    micro_batch: int  # 0: what fits the free memory, the whole share when it does (microbatch.py)
     data_dir: Path
     dataset_size: int | None
     batch_size: int | None

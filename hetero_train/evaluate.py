@@ -51,7 +51,8 @@ class Evaluation:
         parts = largest_remainder(shares, len(self.held_out))
         start = sum(parts[: world.rank])
         mine = list(range(start, start + parts[world.rank]))
-        batch = learner.recipe.micro_batch or shares[world.rank]  # what fits: a training chunk's size
+        share = shares[world.rank]  # what fits: a training chunk's size (--micro-batch, or the fitting one)
+        batch = learner.recipe.micro_batch or min(share, learner.fitting_chunk.size or share)
         loss, correct, classified = measure(learner, self.feed, self.held_out, mine, batch)
         gathered = world.all_gather((loss, correct, classified))
         n = len(self.held_out)

@@ -38,7 +38,7 @@ class Recipe:
     precision: str = "fp32"  # this rank's: fp32, bf16 or fp16 (precision.py)
     scale_loss: bool = False  # a GradScaler: some rank of the world runs fp16
     local_steps: int = 8  # sync "local": inner steps per round (local_sgd.py)
-    micro_batch: int = 0  # chunks of at most this many samples (microbatch.py); 0: the whole share
+    micro_batch: int = 0  # chunks of at most this many samples (microbatch.py); 0: what fits in memory
 
 
 class Learner:
@@ -66,6 +66,7 @@ class Learner:
         self.optimizer = build_optimizer(optim, list(self.model.parameters()), lr)
         self.scheduler = schedule(self.optimizer, optim.warmup_steps, schedule_steps)
         self.bytes_per_sample: float | None = None  # GPU memory one sample takes (caps a rank's share)
+        self.fitting_chunk = microbatch.FittingChunk()  # --micro-batch 0: what fits the free memory
 
     def wrap(self, distributed: bool) -> None:
         """DDP around the model on the current process group (again after a world is re-formed: the old
@@ -104,7 +105,7 @@ class Learner:
         self.scheduler.step()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-            held = min(len(x), self.recipe.micro_batch or len(x))  # one chunk's activations at a time
+            held = min(len(x), microbatch.chunk_size(self, x) or len(x))  # one chunk's activations at a time
             self.bytes_per_sample = (torch.cuda.max_memory_allocated(self.device) - base) / held
         end = time.perf_counter()
         compute = self.timer.compute_s(start, backward_done, end)

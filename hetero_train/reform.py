@@ -65,10 +65,16 @@ def decide(forecast: Forecast, percent: float) -> LeaveOut | None:
 
 
 def leave_line(
-    rank: int, name: str, link_s: float, saves_s: float, steps_s: tuple[float, float] | None = None
+    rank: int,
+    name: str,
+    link_s: float,
+    saves_s: float,
+    steps_s: tuple[float, float] | None = None,
+    advice: str = "hetero_leave_out_percent: 0 keeps every rank",
 ) -> str:
     """The one line a left-out rank prints. `saves_s` < 0: with this rank the world's compute is slower,
-    since its all-reduce competes for the CPUs; `steps_s`: a step's seconds with every rank and without."""
+    since its all-reduce competes for the CPUs; `steps_s`: a step's seconds with every rank and without;
+    `advice`: what would keep it (sync_choice.hint names the sync mode that would)."""
     compute = (
         f"its compute saves {saves_s:.2f} s"
         if saves_s >= 0
@@ -77,9 +83,7 @@ def leave_line(
     steps = f" (a step takes {steps_s[0]:.2f} s with it, {steps_s[1]:.2f} s without)" if steps_s else ""
     return (
         f"rank {rank} ({name}) left out: its link adds {link_s:.2f} s per step and {compute}{steps}; the"
-        " cluster is faster without it (hetero_sync: powersgd sends far fewer bytes; a larger"
-        " hetero_global_batch_size gives its compute more to save; hetero_leave_out_percent: 0 keeps every"
-        " rank)"
+        f" cluster is faster without it ({advice})"
     )
 
 

@@ -3,6 +3,7 @@ seeded model, and - once every rank has passed every check - the experiment's di
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -11,10 +12,11 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from . import optim, plan, precision, usercode
+from . import costmodel, optim, plan, precision, sync_choice, usercode
 from .config import Config
 from .data import load_batch
 from .experiment import Experiment, write_profiles
+from .fsutil import atomic_write_bytes
 from .hardware import Hardware
 from .metrics import emit
 from .models import build_model
@@ -33,6 +35,8 @@ class Start:
     loss: Callable | None = None  # your own per-sample loss (usercode.py); None: cross-entropy
     precision: precision.Precision | None = None  # this rank's arithmetic (precision.py)
     scale_loss: bool = False  # some rank of the world runs fp16: every rank scales its loss alike
+    sync: str = "exact"  # the sync mode: --sync, or what auto chose (choose_sync)
+    sync_fractions: dict | None = None  # per mode, the bytes a step sends relative to exact (sync_choice.py)
 
 
 def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
@@ -46,26 +50,61 @@ def prepare(cfg: Config, world: World, hw: Hardware, dataset) -> Start:
         usercode.check_loss(cfg.loss, loss, model, *load_batch(dataset, torch.arange(min(2, len(dataset)))))
     optim.check(optim.Optim.of(cfg), model, cfg.learning_rate)  # your own: built once, before any file
     measured = None
-    if plan.needs_measurement(cfg):
+    auto = cfg.sync == "auto" and world.distributed
+    if plan.needs_measurement(cfg) or auto:
         own = plan.measure_speed(
             model, dataset[0][0].shape, dataset.num_classes or 2, torch.device(hw.device)
         )
         measured = world.all_gather(own)
-    shares, source = plan.initial_shares(cfg, world, batch, per_rank, measured)
+    first = measured if plan.needs_measurement(cfg) else None
+    shares, source = plan.initial_shares(cfg, world, batch, per_rank, first)
     plan.check_micro_batch(cfg, shares)
     world.barrier()  # every rank has passed every check: only now are files written
     announce(world, hw)
     print(f"hetero-train: rank {world.rank} computes in {mine.name} ({mine.reason})", file=sys.stderr)
     emit("precision", rank=world.rank, precision=mine.name, reason=mine.reason, loss_scaling=scale_loss)
     timed = links = None
-    if cfg.enable_load_balancing and world.distributed:
+    if (cfg.enable_load_balancing or auto) and world.distributed:
         timed = time_all_reduce(model, world, torch.device(hw.device))
         links = time_links(world, torch.device(hw.device))
     exp = Experiment(cfg, world.rank)
     exp.create()
     if world.rank == 0:
         write_profiles(exp, world, batch, measured)
-    return Start(exp, model, batch, shares, source, timed, links, loss, mine, scale_loss)
+    fractions = sync_choice.sent_fractions(
+        [tuple(p.shape) for p in model.parameters()], cfg.powersgd_rank, cfg.local_steps
+    )
+    mode = cfg.sync if cfg.sync != "auto" else "exact"  # a world of one rank sends nothing: exact
+    if auto:
+        mode = choose_sync(exp, world, batch, measured, timed, links, fractions)
+    return Start(exp, model, batch, shares, source, timed, links, loss, mine, scale_loss, mode, fractions)
+
+
+def choose_sync(exp, world: World, batch: int, speeds, timed: dict, links, fractions: dict) -> str:
+    """--sync auto: each mode's predicted samples/s from the measured speeds (proportional models) and the
+    timed all-reduce; the fastest (sync_choice.py). A resumed run keeps the mode its snapshots were taken
+    in (their PowerSGD or local state belongs to it): every rank reads the choice it wrote, and only when
+    all hold the same one is it kept."""
+    path = exp.configs / f"sync_auto_rank_{world.rank}.json"
+    before = world.all_gather(json.loads(path.read_text())["chosen"] if path.exists() else None)
+    if before[0] is not None and len(set(before)) == 1:
+        print(f"hetero-train: --sync auto keeps {before[0]}, the mode of the run it resumes", file=sys.stderr)
+        emit("sync_choice", rank=world.rank, chosen=before[0], reason="resume")
+        return before[0]
+    models = [costmodel.Affine(0.0, 1.0 / s) for s in speeds]
+    names = [str(r.get("hostname", i)) for i, r in enumerate(world.records)]
+    found = sync_choice.forecasts(
+        models, batch, timed["seconds"], "exact", fractions, links=links, names=names
+    )
+    chosen = sync_choice.choose(found)
+    predicted = {m: round(f.best.samples_per_s, 2) for m, f in found.items()}
+    best_ranks = {m: list(f.best.ranks) for m, f in found.items()}
+    atomic_write_bytes(path, json.dumps({"chosen": chosen, "predicted_samples_per_s": predicted}).encode())
+    emit("sync_choice", rank=world.rank, chosen=chosen, reason="auto", predicted_samples_per_s=predicted,
+         best_subset=best_ranks, sent_fraction={m: round(f, 5) for m, f in fractions.items()})  # fmt: skip
+    if world.rank == 0:
+        print(f"hetero-train: {sync_choice.summary_line(found, chosen)}", file=sys.stderr, flush=True)
+    return chosen
 
 
 def announce(world: World, hw: Hardware) -> None:

@@ -10,7 +10,9 @@ from .setting import Setting
 
 # How the ranks combine their work: gradients each step (hetero_train/sync.py), or weights every
 # --local-steps steps (local, hetero_train/local_sgd.py).
-SYNC_MODES = ("exact", "bf16", "powersgd", "local")
+SYNC_MODES = ("exact", "bf16", "powersgd", "local")  # most exact first
+# auto: the planner predicts each mode's samples/s at the start and takes the fastest (sync_choice.py)
+SYNC_CHOICES = (*SYNC_MODES, "auto")
 
 SYNC_SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -20,8 +22,9 @@ SYNC_SETTINGS: tuple[Setting, ...] = (
         "exact",
         "how the ranks combine their work: exact (fp32 sum of gradients), bf16 (half the bytes), powersgd"
         " (low-rank with error feedback, far fewer bytes), local (--local-steps steps apart, then an outer"
-        " Nesterov step on the weighted average weight change, DiLoCo)",
-        choices=SYNC_MODES,
+        " Nesterov step on the weighted average weight change, DiLoCo), auto (the mode the planner predicts"
+        " fastest for this model on these links, timed at the start)",
+        choices=SYNC_CHOICES,
     ),
     Setting(
         "hetero_powersgd_rank",
@@ -54,7 +57,8 @@ SYNC_SETTINGS: tuple[Setting, ...] = (
         int,
         0,
         "work through a rank's share in chunks of at most N samples, gradients summed, the step unchanged:"
-        " a large global batch on a small machine (0: the whole share at once)",
+        " a large global batch on a small machine (0: what fits the free memory, measured at the first"
+        " step; the whole share when it fits)",
         minimum=0,
     ),
 )

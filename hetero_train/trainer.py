@@ -13,7 +13,7 @@ import time
 import torch
 import torch.distributed as dist
 
-from . import costmodel, data, evaluate, hardware, loader, precision, reform, rendezvous, sync
+from . import costmodel, data, evaluate, hardware, loader, precision, reform, rendezvous, sync, sync_choice
 from .balance import Balancer
 from .config import Config
 from .errors import PeerLost
@@ -43,6 +43,7 @@ class Trainer:
         self.plan_source = start.plan_source
         self.all_reduce = start.all_reduce  # the timed all-reduce at start (start.py)
         self.links = start.links  # per rank: Mbit/s of its link to rank 0, timed at start (start.py)
+        self.sync_fractions = start.sync_fractions  # per sync mode: bytes sent relative to exact's
         self.dataset = dataset
         self.global_batch = start.global_batch
         per_epoch = steps_per_epoch(len(dataset), self.global_batch, world.size)
@@ -57,7 +58,7 @@ class Trainer:
             schedule,
             Recipe(
                 per_sample_loss=start.loss,
-                sync=(cfg.sync, cfg.powersgd_rank, cfg.powersgd_warmup),
+                sync=(start.sync, cfg.powersgd_rank, cfg.powersgd_warmup),
                 precision=start.precision.name if start.precision else "fp32",
                 scale_loss=start.scale_loss,
                 local_steps=cfg.local_steps,
@@ -210,7 +211,10 @@ class Trainer:
         self.metrics.update_run(forecast=self.verdict)
         leave = reform.decide(seen, self.leave_out_percent)
         if leave is not None:  # the world without some ranks is clearly faster: they leave, the rest go on
-            self._reform(leave, names)
+            mode = self.learner.recipe.sync[0]  # each leave line names the mode that would keep its rank
+            found = sync_choice.forecasts(models, self.global_batch, comm, mode, self.sync_fractions,
+                                          links=self.links, alone=self.alone)  # fmt: skip
+            self._reform(leave, names, sync_choice.advice(found, mode, leave.left))
             return
         verdict = (seen.best.ranks, tuple(seen.left_out))
         if self.rank == 0 and seen.left_out and verdict != self.last_verdict:
@@ -255,13 +259,13 @@ class Trainer:
             "alone": alone,
         }
 
-    def _reform(self, leave: reform.LeaveOut, names: list[str]) -> None:
+    def _reform(self, leave: reform.LeaveOut, names: list[str], advice: dict[int, str]) -> None:
         """Leave out the ranks the planner found too costly: they print their line and stop; the others
         re-form a smaller world (reform.py) and go on from this very step."""
         old = self.world
         why = {
             str(old.members[r]): reform.leave_line(
-                old.members[r], names[r], *leave.costs[r], leave.steps_s(self.global_batch)
+                old.members[r], names[r], *leave.costs[r], leave.steps_s(self.global_batch), advice[r]
             )
             for r in leave.left
         }
@@ -290,12 +294,7 @@ class Trainer:
         # The verdict's forecast is the new world's until it has learned its own timings.
         alone = {r: v for r, v in self.verdict.get("alone", {}).items() if int(r) in kept}
         predicted = round(leave.predicted, 2)
-        self.verdict = {
-            "step": self.step,
-            "ranks": kept,
-            "predicted_samples_per_s": predicted,
-            "alone": alone,
-        }
+        self.verdict = dict(step=self.step, ranks=kept, predicted_samples_per_s=predicted, alone=alone)
         self.metrics.update_run(worlds=self.worlds, forecast=self.verdict)
 
     def _leave(self, line: str, name: str, leave: reform.LeaveOut, kept: list[int]) -> None:

@@ -45,7 +45,7 @@ CASES = [
     (["--collective-timeout", "nan"], {}, "--collective-timeout: must be a number > 0 (got 'nan')"),
     (["--collective-timeout", "ten"], {}, "--collective-timeout: must be a number > 0 (got 'ten')"),
     (["--load-balance-policy", "fastest"], {}, "--load-balance-policy: choose one of none, static, dynamic"),
-    (["--sync", "fast"], {}, "--sync: choose one of exact, bf16, powersgd, local (got 'fast')"),
+    (["--sync", "fast"], {}, "--sync: choose one of exact, bf16, powersgd, local, auto (got 'fast')"),
     (["--local-steps", "0"], {}, "--local-steps: must be a whole number >= 1 (got 0)"),
     (["--micro-batch", "64", "--global-batch-size", "32"], {}, "--micro-batch 64 is larger than --global"),
     # known once the plan is: one rank of 16 samples (no balancing, so the shares are fixed)
