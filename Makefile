@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # The stamp is rewritten whenever pyproject.toml changes, so the venv follows the dependencies.
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv lint test test-unit test-torch-min demo
+.PHONY: help venv lint test test-unit test-torch-min torch-min-run torch-min-venv demo
 
 help:
 	@echo "make demo   - provision this machine as a small cluster and train to the end (inventory/local.yml)"
@@ -31,24 +31,44 @@ lint: venv
 test-unit: venv
 	$(BIN)/pytest tests/unit
 
-test: venv
+# The whole suite. The unit tests (on the tests' torch, then on the oldest torch) run beside the rest, in the
+# background: the lab tests spend much of their time waiting on SSH, Docker and the laptops' CPU quotas, so
+# together they take minutes less than one after the other. Their output goes to build/test-unit.log and
+# build/test-torch-min.log, whose tails are printed at the end (all of a log whose tests failed).
+test: venv torch-min-venv
 	$(BIN)/ruff check .
-	$(BIN)/pytest tests --durations=30
-	$(MAKE) test-torch-min
+	@mkdir -p build; rm -f build/test-unit.rc build/test-torch-min.rc; \
+	( $(BIN)/pytest tests/unit -p no:cacheprovider -q --durations=10 --basetemp=build/pytest-unit \
+	      > build/test-unit.log 2>&1; echo $$? > build/test-unit.rc; \
+	  $(MAKE) --no-print-directory torch-min-run TORCH_MIN_ARGS="--basetemp=build/pytest-torch-min" \
+	      > build/test-torch-min.log 2>&1; echo $$? > build/test-torch-min.rc ) & legs=$$!; \
+	echo "the unit tests run beside this suite: build/test-unit.log, then build/test-torch-min.log"; \
+	$(BIN)/pytest tests --ignore=tests/unit --durations=30; main=$$?; \
+	wait $$legs; ok=$$main; \
+	for leg in unit torch-min; do \
+	    rc=$$(cat build/test-$$leg.rc 2>/dev/null || echo 1); echo "--- build/test-$$leg.log (exit $$rc) ---"; \
+	    if [ "$$rc" = 0 ]; then tail -n 1 build/test-$$leg.log; else cat build/test-$$leg.log; ok=1; fi; \
+	done; \
+	test $$ok -eq 0
 
 # The unit tests once more on the oldest torch the trainer supports (pyproject.toml's torch>=2.13, which the
 # CPU image carries; the GPU image carries the tests' 2.14.1): a venv holding that torch alone, every other
 # package from .venv through a .pth file. Tests marked torchvision stay with the main run: torchvision
 # imports only beside the tests' torch on this kind of machine.
 TORCH_MIN_VENV := .venv-torch-min
-test-torch-min: venv
+test-torch-min: torch-min-venv
+	$(MAKE) --no-print-directory torch-min-run
+
+torch-min-run:
+	$(TORCH_MIN_VENV)/bin/python -m pytest tests/unit -m "not torchvision" -p no:cacheprovider -q $(TORCH_MIN_ARGS)
+
+torch-min-venv: venv
 	test -x $(TORCH_MIN_VENV)/bin/python || $(PYTHON) -m venv $(TORCH_MIN_VENV)
 	$(TORCH_MIN_VENV)/bin/pip install --quiet --no-deps $(TRAINER_TORCH)
 	site=$$($(TORCH_MIN_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
 	main=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
 	echo "import site; site.addsitedir('$$main')" > $$site/zz-hetero-main-venv.pth
 	$(TORCH_MIN_VENV)/bin/python -c 'import torch; print("the unit tests on torch", torch.__version__)'
-	$(TORCH_MIN_VENV)/bin/python -m pytest tests/unit -m "not torchvision" -p no:cacheprovider -q $(TORCH_MIN_ARGS)
 
 # --- The trainer image (CPU variant, built offline from a wheelhouse; see Dockerfile) ---
 # Each variant's torch is defined once, in roles/image/defaults/main.yml (what distribute builds); read here.

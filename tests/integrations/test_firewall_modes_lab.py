@@ -1,13 +1,23 @@
-"""The registry and Swarm modes with ufw ACTIVE on every laptop: the firewall role admits the registry port
-(5000, on the master, from the peers and the controller) and Swarm's ports (2377 to the master, 7946 and 4789
-between nodes) from the cluster only. The image travels through the registry, the ranks train as a Swarm
-stack over the overlay network, and the lab's outsider is refused on 5000 and 2377 while the peers get in;
-with the master's ufw switched off the outsider gets in, so the refusal was ufw's. Tearing the swarm down
-removes the Swarm rules again."""
+"""The registry and Swarm modes on the lab, with ufw ACTIVE on every laptop (one scenario: each mode's setup
+is minutes of this machine's time).
+
+Registry (hetero_image_transport: registry): a registry on the master (its image shipped as a tarball),
+pushed from the controller, pulled by every laptop; a laptop that lost the image pulls it again while the
+others do nothing and no tarball travels; the lab's daemon.json settings are kept (merged).
+
+Swarm (playbooks/swarm.yml): a swarm (master = manager, the other laptops workers), an attachable overlay
+network, the ranks as one stack placed on their inventory hosts, a real tiny training over the overlay;
+join tokens never appear in the output; hetero_swarm_state=absent takes it all down.
+
+The firewall role admits the registry port (5000, on the master, from the peers and the controller) and
+Swarm's ports (2377 to the master, 7946 and 4789 between nodes) from the cluster only: the lab's outsider is
+refused on 5000 and 2377 while the peers get in; with the master's ufw switched off the outsider gets in,
+so the refusal was ufw's. Tearing the swarm down removes the Swarm rules again."""
 
 from __future__ import annotations
 
 import functools
+import json
 import socket
 import subprocess
 
@@ -84,6 +94,30 @@ def test_registry_and_swarm_modes_run_with_ufw_active_and_refuse_the_outsider(
             "ok"
         ]
         assert all(dist.statuses("image : Copy the tarball", lap.name) == [] for lap in lab.laptops)
+        # A laptop that lost the image pulls it again; the others had it and do nothing.
+        lab.docker(worker.name, "rmi", "--force", f"{IMAGE}:cpu", check=True)
+        again = run_playbook("playbooks/distribute.yml", inventory, tmp_path / "registry-again", MODES)
+        assert again.rc == 0, again.stdout[-4000:]
+        assert image_id(functools.partial(lab.docker, worker.name)) == image_id(host_docker)
+        assert again.statuses(f"registry : Pull {master.address}:{REGISTRY}/{IMAGE}:cpu", worker.name) == [
+            "ok"
+        ]
+        for lap in lab.laptops:
+            assert again.statuses("image : Copy the tarball", lap.name) == []
+            if lap.name != worker.name:
+                assert again.changed_in("Distribute").get(lap.name, 0) == 0
+        running = [
+            lap.name
+            for lap in lab.laptops
+            if lab.docker(lap.name, "ps", "-q", "--filter", "name=^hetero-registry$").stdout.strip()
+        ]
+        assert running == [master.name]  # the registry runs on the master only
+        # daemon.json was merged: the lab's own settings are still there beside insecure-registries.
+        for lap in lab.laptops:
+            daemon = json.loads(lab.run(lap.name, "cat /etc/docker/daemon.json", check=True).stdout)
+            assert daemon["insecure-registries"] == [f"{master.address}:{REGISTRY}"]
+            assert daemon["bridge"] == "none" and daemon["iptables"] is False
+            assert daemon["cgroup-parent"].endswith(lap.name)
 
         # Swarm mode: the ranks run the image the registry delivered, as a stack over the overlay network.
         up = run_playbook(
@@ -93,6 +127,30 @@ def test_registry_and_swarm_modes_run_with_ufw_active_and_refuse_the_outsider(
             {**MODES, **TRAINING, "hetero_swarm_wait": True, "hetero_swarm_wait_timeout": 900},
         )
         assert up.rc == 0, up.stdout[-4000:]
+        tokens = [
+            lab.docker(master.name, "swarm", "join-token", "--quiet", role, check=True).stdout.strip()
+            for role in ("worker", "manager")
+        ]
+        for token in tokens:
+            assert token.startswith("SWMTKN-") and token not in up.stdout
+        nodes = lab.docker(
+            master.name, "node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}", check=True
+        )
+        others = [lap.name for lap in lab.laptops[1:]]
+        assert sorted(line.strip() for line in nodes.stdout.splitlines()) == [
+            f"{master.name} Leader",
+            *others,
+        ]
+        network = lab.docker(
+            master.name,
+            "network",
+            "inspect",
+            "--format",
+            "{{.Driver}} {{.Attachable}} {{.Scope}}",
+            "hetero-net",
+        )
+        assert network.stdout.split() == ["overlay", "true", "swarm"]
+        # Rank r runs on the r-th laptop (the rank plan); every rank completed and wrote its metrics there.
         for rank, lap in enumerate(lab.laptops):
             state = lab.docker(
                 master.name, "service", "ps", "--format", "{{.Node}} {{.CurrentState}}", f"hetero_rank-{rank}"
@@ -117,6 +175,12 @@ def test_registry_and_swarm_modes_run_with_ufw_active_and_refuse_the_outsider(
         )
         swarm_down = down.rc == 0
         assert down.rc == 0, down.stdout[-3000:]
+        assert all(token not in down.stdout for token in tokens)
+        states = [
+            lab.docker(lap.name, "info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+            for lap in lab.laptops
+        ]
+        assert states == ["inactive"] * len(lab.laptops)
         for lap in lab.laptops:
             rules = lab.run(lap.name, "ufw show added", check=True).stdout
             assert "7946" not in rules and "4789" not in rules and str(MANAGER) not in rules, (

@@ -3,6 +3,8 @@ loads; a tarball whose sha256 differs from the one recorded on the controller is
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests.lab.pipeline import controller_image_id, delivery_lab, laptop_image_id, run_playbook, snapshot_repo
@@ -67,6 +69,7 @@ def test_a_tarball_that_does_not_match_its_recorded_sha256_is_never_loaded(
 ):
     assert distribute(lab, checkout, tmp_path, "first").rc == 0
     tarball = controller_tarball(checkout)
+    good = shutil.copy2(tarball, tmp_path / tarball.name)  # put back afterwards: no second docker save
     lab.docker(victim(lab), "rmi", "--force", "hetero-trainer:cpu", check=True)
     try:
         with tarball.open("ab") as damaged:  # the controller's copy rots after its sha256 was recorded
@@ -79,9 +82,8 @@ def test_a_tarball_that_does_not_match_its_recorded_sha256_is_never_loaded(
         assert laptop_image_id(lab, victim(lab)) == ""
         assert lab.run(victim(lab), f"ls -A {LANDING}").stdout.strip() == ""
     finally:
-        # Dropping the damaged tarball makes the next run save a fresh one; the laptop gets its image back.
-        tarball.unlink()
-        tarball.with_name(tarball.name + ".sha256").unlink()
+        # The sound tarball back under its recorded sha256: the next run sends it, the laptop loads it.
+        shutil.move(good, tarball)
         restored = distribute(lab, checkout, tmp_path, "restored")
     assert restored.rc == 0, restored.stdout[-3000:]
     assert laptop_image_id(lab, victim(lab)) == controller_image_id(repo=checkout)
