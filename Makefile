@@ -32,9 +32,10 @@ test-unit: venv
 	$(BIN)/pytest tests/unit
 
 # The whole suite. The unit tests (on the tests' torch, then on the oldest torch) run beside the rest, in the
-# background: the lab tests spend much of their time waiting on SSH, Docker and the laptops' CPU quotas, so
-# together they take minutes less than one after the other. Their output goes to build/test-unit.log and
-# build/test-torch-min.log, whose tails are printed at the end (all of a log whose tests failed).
+# background, meant to use the time the lab tests spend waiting on SSH, Docker and the laptops' CPU quotas
+# (whether that pays is not yet shown: the two fresh CI runs of 2026-12-01 differed more between themselves
+# than this could). Their output goes to build/test-unit.log and build/test-torch-min.log, whose last lines
+# are printed at the end (all of a log whose tests failed).
 test: venv torch-min-venv
 	$(BIN)/ruff check .
 	@mkdir -p build; rm -f build/test-unit.rc build/test-torch-min.rc; \
