@@ -114,6 +114,11 @@ class World:
         return self.size > 1
 
     @property
+    def names(self) -> list[str]:
+        """Each rank's host name (its number where the record has none), as the planner's lines print it."""
+        return [str(r.get("hostname", i)) for i, r in enumerate(self.records)]
+
+    @property
     def original_rank(self) -> int:
         """This rank's number in the job's first world: it names its snapshot and metrics files."""
         return self.members[self.rank]

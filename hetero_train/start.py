@@ -92,9 +92,8 @@ def choose_sync(exp, world: World, batch: int, speeds, timed: dict, links, fract
         emit("sync_choice", rank=world.rank, chosen=before[0], reason="resume")
         return before[0]
     models = [costmodel.Affine(0.0, 1.0 / s) for s in speeds]
-    names = [str(r.get("hostname", i)) for i, r in enumerate(world.records)]
     found = sync_choice.forecasts(
-        models, batch, timed["seconds"], "exact", fractions, links=links, names=names
+        models, batch, timed["seconds"], "exact", fractions, links=links, names=world.names
     )
     chosen = sync_choice.choose(found)
     predicted = {m: round(f.best.samples_per_s, 2) for m, f in found.items()}

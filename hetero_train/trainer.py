@@ -198,7 +198,7 @@ class Trainer:
         models = self.balancer.models
         if models is None or self.balancer.policy == "static":
             return
-        names = [str(r.get("hostname", i)) for i, r in enumerate(self.world.records)]
+        names = self.world.names
         if self.alone is None and self.world.size > 1:
             self.alone = self._time_alone(models)
         comm = self.balancer.comm_s or 0.0
