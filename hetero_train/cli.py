@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import distenv, settings
 from .config import Config
-from .errors import BadInput, PeerLost, Terminated
+from .errors import BadInput, PeerLost, Terminated, WentOnWithout
 
 # The rank's place in the world comes from the environment (RANK, WORLD_SIZE, ...) as torchrun sets it; these
 # flags override it. Not settings: the inventory derives them (see distenv.py).
@@ -158,6 +158,8 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         backend=v["--backend"],
         rendezvous_timeout=v["--rendezvous-timeout"],
         collective_timeout=v["--collective-timeout"],
+        peer_timeout=v["--peer-timeout"],
+        min_ranks=v["--min-ranks"],
         output_dir=Path(v["--output-dir"]),
         # Your own code's names (my_pkg.models:build) make a directory name too, without the colon.
         experiment_name=v["--experiment-name"] or f"{v['--model']}_{v['--dataset']}".replace(":", "."),
@@ -195,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # interpreter exit can abort ("terminate called without an active exception", exit -6) after
         # the line above. Snapshots and metrics are already on disk: leave at once with the documented code.
         os._exit(PeerLost.exit_code)
+    except WentOnWithout as e:
+        print(f"hetero-train: {e}", file=sys.stderr, flush=True)
+        return 0
     except Terminated:
         print(
             "hetero-train: stopped by SIGTERM (docker stop, or the Docker engine is stopping);"

@@ -42,6 +42,8 @@ class Config:
     backend: str
     rendezvous_timeout: float
     collective_timeout: float
+    peer_timeout: float  # 0: off (membership.py)
+    min_ranks: int
     output_dir: Path
     experiment_name: str
     save_every: int

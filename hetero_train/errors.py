@@ -1,4 +1,5 @@
-"""What the CLI turns into one line and an exit code: bad input (2), a lost peer (3), SIGTERM (143)."""
+"""What the CLI turns into one line and an exit code: bad input (2), a lost peer (3), SIGTERM (143), a job
+that went on without this rank (0)."""
 
 
 class BadInput(Exception):
@@ -14,6 +15,11 @@ class PeerLost(Exception):
     kept and how the job resumes; the non-zero exit makes Docker's on-failure policy restart the rank."""
 
     exit_code = 3
+
+
+class WentOnWithout(Exception):
+    """This rank comes back to a job whose other ranks re-formed their world without it (world_change.py):
+    it stops with one line and exit 0, so Docker does not restart it. (Joining a running job: not yet.)"""
 
 
 class Terminated(KeyboardInterrupt):

@@ -22,12 +22,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 import torch.distributed as dist
 
 from .costmodel import Forecast
-from .rendezvous import World, exited_key
+from .rendezvous import World, exited_key, init_group
 
 
 @dataclass(frozen=True)
@@ -96,14 +95,10 @@ def reform(world: World, keep: Sequence[int]) -> World | None:
         return None
     generation = world.generation + 1
     rank, size = list(keep).index(world.rank), len(keep)
+    made = set()
     if size > 1:
-        dist.init_process_group(
-            world.backend,
-            store=dist.PrefixStore(f"{world.prefix}gen{generation}/", world.store),
-            rank=rank,
-            world_size=size,
-            timeout=timedelta(seconds=world.timeout_s),
-        )
+        store = dist.PrefixStore(f"{world.prefix}gen{generation}/", world.store)
+        made = init_group(world.backend, store, rank, size, world.timeout_s)
     return World(
         rank,
         size,
@@ -115,6 +110,7 @@ def reform(world: World, keep: Sequence[int]) -> World | None:
         members=[world.members[r] for r in keep],
         generation=generation,
         hosts_store=world.hosts_store,
+        connections=made,
     )
 
 

@@ -19,9 +19,10 @@ from datetime import timedelta
 
 import torch.distributed as dist
 
+from . import connections
 from .backend import choose_backend
 from .distenv import DistEnv
-from .errors import BadInput
+from .errors import BadInput, WentOnWithout
 
 
 @contextlib.contextmanager
@@ -104,6 +105,7 @@ class World:
     members: list[int] = field(default_factory=list)
     generation: int = 0
     hosts_store: bool = False  # this process serves the TCP store: it must outlive every other rank
+    connections: set[str] = field(default_factory=set)  # the process group's sockets (connections.py)
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -168,6 +170,7 @@ def join(
                 master_listen_fd=listen_fd if listen_fd >= 0 else None,
             )  # fmt: skip
             store = dist.PrefixStore(f"hetero/{env.restart}/", tcp)
+            _check_not_gone_on(store, env.rank, where)
             store.set(f"hw/{env.rank}", json.dumps(record))
             records = [json.loads(store.get(f"hw/{r}")) for r in range(env.world_size)]
     except dist.DistError as e:
@@ -186,14 +189,40 @@ def join(
             f"master {where} unreachable within {timeout_s:g} s; check MASTER_ADDR/firewall"
         ) from None
     backend = choose_backend(requested_backend, records, dist.is_nccl_available())
-    dist.init_process_group(
-        backend,
-        store=store,
-        rank=env.rank,
-        world_size=env.world_size,
-        timeout=timedelta(seconds=collective_timeout_s),
-    )
+    made = init_group(backend, store, env.rank, env.world_size, collective_timeout_s)
     return World(
         env.rank, env.world_size, backend, records, store=tcp, prefix=f"hetero/{env.restart}/",
-        timeout_s=collective_timeout_s, hosts_store=serve,
+        timeout_s=collective_timeout_s, hosts_store=serve, connections=made,
     )  # fmt: skip
+
+
+def init_group(backend: str, store, rank: int, size: int, timeout_s: float) -> set[str]:
+    """The default process group on `store`; returns the sockets it opened (cut when a peer leaves)."""
+    with connections.opened(skip_port=_store_port(store)) as made:
+        dist.init_process_group(
+            backend, store=store, rank=rank, world_size=size, timeout=timedelta(seconds=timeout_s)
+        )
+    return made
+
+
+def _store_port(store) -> int | None:
+    """The TCP store's port under any prefixes: connections to and from it are the store's, not gloo's."""
+    while isinstance(store, dist.PrefixStore):
+        store = store.underlying_store
+    return getattr(store, "port", None)
+
+
+WORLD_KEY = "world"  # the latest re-formed world, as its rank 0 announces it (world_change.py)
+
+
+def _check_not_gone_on(store, rank: int, where: str) -> None:
+    """A rank (re)started while the job's store still serves a world re-formed without it: say so and stop.
+    The others' process group is theirs alone; waiting at the rendezvous would only time out."""
+    if not store.check([WORLD_KEY]):
+        return
+    running = json.loads(store.get(WORLD_KEY))
+    if rank not in running["members"]:
+        raise WentOnWithout(
+            f"rank {rank}: the job at {where} went on without this rank from step {running['step']} (ranks"
+            f" {running['members']} train on); it stops (exit 0), and the next launch trains with it again"
+        )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from .elastic_settings import ELASTIC_SETTINGS
 from .mesh_settings import MESH_HOST_BY_NAME, MESH_SETTINGS  # noqa: F401 - the schema's API
 from .setting import REFERENCE, Setting, as_text, is_reference  # noqa: F401 - the schema's API
 from .sync_settings import SYNC_MODES, SYNC_SETTINGS  # noqa: F401 - the schema's API
@@ -293,6 +294,7 @@ SETTINGS: tuple[Setting, ...] = (
         " a slow rank's step must fit in it",
         minimum=0,
     ),
+    *ELASTIC_SETTINGS,  # a rank that leaves: --peer-timeout, --min-ranks (elastic_settings.py)
     # outputs
     Setting(None, "--output-dir", str, "./experiments", "where experiments are written", form=False),
     Setting(

@@ -13,7 +13,19 @@ import time
 import torch
 import torch.distributed as dist
 
-from . import costmodel, data, evaluate, hardware, loader, precision, reform, rendezvous, sync, sync_choice
+from . import (
+    costmodel,
+    data,
+    evaluate,
+    hardware,
+    loader,
+    precision,
+    reform,
+    rendezvous,
+    sync,
+    sync_choice,
+    world_change,
+)
 from .balance import Balancer
 from .config import Config
 from .errors import PeerLost
@@ -21,6 +33,7 @@ from .experiment import Experiment, now, run_record, write_profiles
 from .fsutil import atomic_write
 from .hardware import Hardware
 from .learner import Learner, Recipe
+from .membership import Membership
 from .metrics import MetricsFile, Progress, emit
 from .optim import Optim
 from .peer_lost import is_lost_peer, peer_lost
@@ -35,7 +48,14 @@ from .timing import Throughput, memory_mb
 
 class Trainer:
     def __init__(
-        self, cfg: Config, world: rendezvous.World, hw: Hardware, dataset, start: Start, held_out=None
+        self,
+        cfg: Config,
+        world: rendezvous.World,
+        hw: Hardware,
+        dataset,
+        start: Start,
+        held_out=None,
+        membership: Membership | None = None,
     ):
         self.cfg, self.world, self.hw, self.exp = cfg, world, hw, start.exp
         self.rank = world.rank  # in the current world; files and events keep the original number (id)
@@ -78,6 +98,8 @@ class Trainer:
         self.leave_out_percent = cfg.leave_out_percent
         self.left = False  # the planner left this rank out: it trains no more
         self.worlds: list[dict] = []  # each re-formed world: from which step, which ranks, who left and why
+        self.membership = membership  # ranks that leave by themselves (--peer-timeout): membership.py
+        self.mark: world_change.StepMark | None = None  # what the current step changed before its all-reduce
         self.step, self.epoch, self.offset = 0, 0, 0
         self.throughput = Throughput()
         self.snapshots = Snapshots(self.exp.snapshots, cfg, world, self.global_batch)
@@ -102,27 +124,47 @@ class Trainer:
         emit("plan", rank=self.id, step=self.step, shares=self.shares, global_batch=self.global_batch,
              reason="resume" if resumed is not None else self.plan_source,
              sync=sync.summary(self.learner.sync)["mode"])  # fmt: skip
-        while self.step < self.total_steps:
-            loss, record = self._train_step()
-            self.step += 1
-            if self.sampler.epoch_done(self.offset, self.global_batch):
-                self._end_epoch()
-            evaluated = self._evaluate()
-            if evaluated or self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
-                self._log(loss, {**record, **evaluated})
-            if self.cfg.enable_load_balancing and self.step % self.cfg.rebalance_every == 0:
-                self._rebalance()
+        while True:
+            in_step = False
+            try:
+                while self.step < self.total_steps and not self.left:
+                    in_step = True
+                    loss, record = self._train_step()
+                    in_step = False
+                    self._after_step(loss, record)
+                if not self.left:
+                    in_step = self.learner.rounds is not None  # local SGD's last average moves the weights
+                    self._finish()
+                return
+            except Exception as error:
+                departure = self.membership.agreed(error) if self.membership else None
+                if departure is None:
+                    raise
+                world_change.go_on_without(self, departure, in_step)
                 if self.left:
                     return
-            if self.cfg.save_every and self.step % self.cfg.save_every == 0:
-                self._snapshot()
-        self._finish()
+
+    def _after_step(self, loss: torch.Tensor, record: dict) -> None:
+        self.step += 1
+        if self.sampler.epoch_done(self.offset, self.global_batch):
+            self._end_epoch()
+        evaluated = self._evaluate()
+        if evaluated or self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
+            self._log(loss, {**record, **evaluated})
+        if self.cfg.enable_load_balancing and self.step % self.cfg.rebalance_every == 0:
+            self._rebalance()
+            if self.left:
+                return
+        if self.cfg.save_every and self.step % self.cfg.save_every == 0:
+            self._snapshot()
 
     def _train_step(self) -> tuple[torch.Tensor, dict]:
         start = time.perf_counter()  # picking and loading the samples counts as compute
         part, *batch = self.feed.batch(self.sampler, self.epoch, self.offset, self.global_batch, self.shares,
                                        self.rank)  # fmt: skip
         x, y = self.learner.to_device(*batch)
+        if self.membership is not None:  # put back if a peer leaves during the step (world_change.py)
+            self.mark = world_change.StepMark(self.learner.model)
         self.profiler.before_step(self.step)
         loss, took = self.learner.step(x, y, part.batch, start)
         self.profiler.after_step(self.step)
@@ -214,7 +256,7 @@ class Trainer:
             mode = self.learner.recipe.sync[0]  # each leave line names the mode that would keep its rank
             found = sync_choice.forecasts(models, self.global_batch, comm, mode, self.sync_fractions,
                                           links=self.links, alone=self.alone)  # fmt: skip
-            self._reform(leave, names, sync_choice.advice(found, mode, leave.left))
+            world_change.leave_out(self, leave, names, sync_choice.advice(found, mode, leave.left))
             return
         verdict = (seen.best.ranks, tuple(seen.left_out))
         if self.rank == 0 and seen.left_out and verdict != self.last_verdict:
@@ -258,55 +300,6 @@ class Trainer:
             "predicted_samples_per_s": round(seen.world.samples_per_s, 2),
             "alone": alone,
         }
-
-    def _reform(self, leave: reform.LeaveOut, names: list[str], advice: dict[int, str]) -> None:
-        """Leave out the ranks the planner found too costly: they print their line and stop; the others
-        re-form a smaller world (reform.py) and go on from this very step."""
-        old = self.world
-        why = {
-            str(old.members[r]): reform.leave_line(
-                old.members[r], names[r], *leave.costs[r], leave.steps_s(self.global_batch), advice[r]
-            )
-            for r in leave.left
-        }
-        kept = [old.members[r] for r in leave.keep]
-        self.worlds.append({"step": self.step, "ranks": kept, "left_out": why})
-        world = reform.reform(old, leave.keep)
-        if world is None:
-            self._leave(why[str(self.id)], names[old.rank], leave, kept)
-            return
-        self.world, self.rank = world, world.rank
-        self.learner.wrap(world.distributed)
-        self.balancer = self.balancer.subset(leave.keep, leave.shares, leave.comm_s)
-        self.alone = None  # timed again in the new world (a rank by itself: nothing competes for it)
-        self.links = [self.links[r] for r in leave.keep] if self.links else None
-        self.sampler = GlobalSampler(len(self.dataset), self.cfg.seed, world.size)
-        self.snapshots.world = world
-        self.last_verdict = None
-        emit("world", rank=self.id, step=self.step, generation=world.generation, ranks=kept, left_out=why,
-             shares=self.shares, predicted_samples_per_s=round(leave.predicted, 2),
-             world_predicted_samples_per_s=round(leave.world_predicted, 2))  # fmt: skip
-        if self.rank == 0:
-            gone = sorted(map(int, why))
-            print(f"hetero-train: step {self.step}: ranks {kept} go on without {gone} (predicted"
-                  f" {leave.predicted:.0f} samples/s against {leave.world_predicted:.0f} with all)",
-                  file=sys.stderr, flush=True)  # fmt: skip
-        # The verdict's forecast is the new world's until it has learned its own timings.
-        alone = {r: v for r, v in self.verdict.get("alone", {}).items() if int(r) in kept}
-        predicted = round(leave.predicted, 2)
-        self.verdict = dict(step=self.step, ranks=kept, predicted_samples_per_s=predicted, alone=alone)
-        self.metrics.update_run(worlds=self.worlds, forecast=self.verdict)
-
-    def _leave(self, line: str, name: str, leave: reform.LeaveOut, kept: list[int]) -> None:
-        self.left = True
-        print(f"hetero-train: {line}", file=sys.stderr, flush=True)
-        link, saves = leave.costs[self.world.rank]
-        emit("left_out", rank=self.id, step=self.step, hostname=name, link_s=round(link, 6),
-             compute_saves_s=round(saves, 6), ranks=kept, reason=line, exit_code=0)  # fmt: skip
-        self.metrics.update_run(worlds=self.worlds, left_out=line, finished=now(), final_step=self.step)
-        self.metrics.flush()
-        if self.world.hosts_store:  # the others' store lives in this process: keep it up until they finish
-            reform.wait_for_survivors(self.world, len(kept))
 
     def _end_epoch(self) -> None:
         self.epoch += 1
@@ -358,14 +351,18 @@ def run(cfg: Config) -> int:
         cfg.dist, hw.record(), cfg.backend, cfg.rendezvous_timeout, cfg.collective_timeout
     )
     trainer = None
+    membership = Membership.for_run(world, cfg.dist, cfg.peer_timeout)
     try:
-        trainer = Trainer(cfg, world, hw, dataset, prepare(cfg, world, hw, dataset), held_out)
+        start = prepare(cfg, world, hw, dataset)
+        trainer = Trainer(cfg, world, hw, dataset, start, held_out, membership)
         trainer.train()
     except Exception as e:
         if not (world.distributed and is_lost_peer(e)):
             raise
         raise _lost(cfg, world, trainer, e) from None
     finally:
+        if membership is not None:
+            membership.stop()
         (trainer.world if trainer is not None else world).close()  # the world it is in now
     return 0
 
